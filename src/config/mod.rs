@@ -1,0 +1,96 @@
+//! Broker configuration: the typed, validated settings every other module reads.
+//!
+//! Owns: the typed [`Config`] (this file), the TOML file layer with human units (`file.rs`) and the
+//! command-line layer (`cli.rs`). Config is validated once at start-up and then shared read-only
+//! (`Arc<Config>`). Must not touch: sockets, threads, or any runtime state.
+
+pub mod cli;
+pub mod file;
+pub mod units;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::protocol::QoS;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Log level for env_logger (`RUST_LOG` still wins when set).
+    pub log_level: log::LevelFilter,
+    /// Network listeners; at least one.
+    pub listeners: Vec<ListenerConfig>,
+    /// Number of mio I/O threads (resolved: at least 1; the file's 0 means one per core).
+    pub io_threads: usize,
+    /// Number of router shards, each on its own thread (resolved: at least 1; 0 means one per core).
+    pub router_shards: usize,
+    /// Broker-wide limit on open client connections.
+    pub max_connections: usize,
+    /// Protocol and session limits, read by the sans-IO session.
+    pub mqtt: MqttConfig,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Address and port to bind, IPv4 or IPv6.
+    pub bind: SocketAddr,
+}
+
+/// Protocol and session settings. Plain data so the sans-IO session can take it by reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    /// Largest packet (fixed header included) the broker accepts; checked on the fixed header
+    /// before the body is buffered; advertised to v5 clients as Maximum Packet Size.
+    pub max_packet_size: u32,
+    /// Longest client identifier accepted (MQTT 3.1 clients are always limited to 23).
+    pub max_client_id_len: usize,
+    /// Whether a client may connect with an empty client id (the broker then assigns one).
+    pub allow_empty_client_id: bool,
+    /// A socket that has not sent a complete CONNECT after this long is closed.
+    pub connect_timeout: Duration,
+    /// Upper bound on the keep-alive a client may ask for, in seconds; 0 means no bound. A v5 client
+    /// asking for more (or for 0) is told Server Keep Alive.
+    pub max_keepalive: u16,
+    /// Outbound window: most unacknowledged QoS 1/2 PUBLISH in flight to one client (a v5 client's
+    /// Receive Maximum lowers it further).
+    pub max_inflight: u16,
+    /// Inbound window advertised to v5 clients as Receive Maximum; a client exceeding it is
+    /// disconnected with 0x93.
+    pub receive_maximum: u16,
+    /// Most messages queued for one client (offline, or beyond the inflight window).
+    pub max_queued_messages: usize,
+    /// Most payload bytes queued for one client.
+    pub max_queued_bytes: usize,
+    /// Cap on the session expiry interval a v5 client may ask for, in seconds.
+    pub max_session_expiry: u32,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+    /// Highest QoS the broker grants.
+    pub max_qos: QoS,
+    /// Most topic levels in a topic name or filter.
+    pub max_topic_levels: usize,
+    /// Highest topic alias a v5 client may use toward the broker (0 disables client aliases).
+    pub topic_alias_maximum: u16,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            max_packet_size: 1024 * 1024,
+            max_client_id_len: 256,
+            allow_empty_client_id: true,
+            connect_timeout: Duration::from_secs(10),
+            max_keepalive: 0,
+            max_inflight: 32,
+            receive_maximum: 64,
+            max_queued_messages: 1000,
+            max_queued_bytes: 16 * 1024 * 1024,
+            max_session_expiry: u32::MAX,
+            retain_available: true,
+            max_qos: QoS::ExactlyOnce,
+            max_topic_levels: 64,
+            topic_alias_maximum: 16,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! picomq: a small, fast MQTT 3.1 / 3.1.1 / 5.0 broker for edge gateways and routers.
+//!
+//! # Layers
+//! - [`protocol`]: sans-IO codec. Bytes in, packets (or an error carrying the reason code) out.
+//! - [`session`]: sans-IO per-client state machine. Packets, deliveries and `now` in; bytes to write
+//!   and actions for the broker out. Never touches sockets, threads, channels or the clock.
+//! - [`router`]: sharded topic router. Each shard is a plain struct (subscription trie + retained
+//!   store) with a thin thread loop around it, fed over crossbeam channels.
+//! - [`net`]: mio event-loop threads that own sockets and drive sessions.
+//! - [`config`]: TOML file + command line, validated once into an immutable [`config::Config`].
+//!
+//! # Threads
+//! - `picomq-io-N` (one per core by default): each runs a mio `Poll`, owns its connections and the
+//!   sessions attached to them, and receives deliveries from the router over a channel + `Waker`.
+//! - `picomq-router-N`: each owns one router shard and serves subscribe/unsubscribe/publish commands.
+//! - the main thread accepts connections and hands them to I/O threads round-robin.
+
+pub mod config;
+pub mod net;
+pub mod protocol;
+pub mod router;
+pub mod session;

@@ -1,0 +1,2 @@
+//! The `picomq` binary: parse the command line, load the config, run the broker.
+fn main() {}

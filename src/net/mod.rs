@@ -1,0 +1,1 @@
+//! mio I/O threads. (Being written.)

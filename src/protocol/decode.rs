@@ -1,0 +1,1 @@
+//! Decoder: bytes in, packets or errors out. (Being written.)

@@ -1,0 +1,1 @@
+//! Encoder: packets in, bytes out. (Being written.)

@@ -1,0 +1,1 @@
+//! Sharded topic router. (Being written.)

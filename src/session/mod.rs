@@ -1,0 +1,1 @@
+//! Per-client session state machine. (Being written.)
