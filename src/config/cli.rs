@@ -1,1 +1,142 @@
-//! (Being written.)
+//! The command line: `picomq [--conf PATH] [--listen ADDR]... [--log-level LEVEL] [--threads N]
+//! [--shards N] [--max-connections N]`, plus `--help` and `--version`.
+//!
+//! Owns: the flag definitions ([`Cli`]) and how flags combine with the file ([`load_config`]): the
+//! file (or the built-in defaults when `--conf` is absent) is read first, then every flag given
+//! replaces the matching setting. Must not touch: the file schema (`file.rs`), logger set-up, or
+//! any runtime state; printing help/version and exiting is left to the caller (`Cli::parse`).
+//!
+//! Subcommands (e.g. `picomq passwd`) can be added later as an `Option<Command>` field marked
+//! `#[command(subcommand)]`; the flags below stay where they are.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use super::file::{parse_bind, MAX_THREADS};
+use super::{resolve_thread_count, Config, ConfigError, ListenerConfig};
+
+/// The parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "picomq", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (TOML); without it the built-in defaults are used
+    #[arg(long, value_name = "PATH")]
+    pub conf: Option<PathBuf>,
+
+    /// Listen on ADDR, an IP and port ([::]:1883 for IPv6); repeatable; replaces the file's listeners
+    #[arg(long = "listen", value_name = "ADDR", value_parser = parse_bind)]
+    pub listen: Vec<SocketAddr>,
+
+    /// Log level; overrides [log] level (RUST_LOG, when set, still wins)
+    #[arg(long, value_name = "LEVEL", value_enum, ignore_case = true)]
+    pub log_level: Option<LogLevel>,
+
+    /// I/O threads; 0 = one per CPU core; overrides [server] io_threads
+    #[arg(long, value_name = "N", value_parser = parse_thread_count)]
+    pub threads: Option<usize>,
+
+    /// Router shards; 0 = one per CPU core; overrides [server] router_shards
+    #[arg(long, value_name = "N", value_parser = parse_thread_count)]
+    pub shards: Option<usize>,
+
+    /// Most client connections open at once; overrides [server] max_connections
+    #[arg(long, value_name = "N", value_parser = parse_max_connections)]
+    pub max_connections: Option<usize>,
+}
+
+/// A log level as written on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// No logging.
+    Off,
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Also start-up and connection-level information.
+    Info,
+    /// Also per-packet detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Off => log::LevelFilter::Off,
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+impl Cli {
+    /// Replaces the settings of `config` that a flag was given for. `--threads 0` and
+    /// `--shards 0` resolve to one per CPU core; repeated `--listen` addresses are an error.
+    pub fn apply_to(&self, config: &mut Config) -> Result<(), ConfigError> {
+        if !self.listen.is_empty() {
+            let mut listeners: Vec<ListenerConfig> = Vec::with_capacity(self.listen.len());
+            for &bind in &self.listen {
+                if listeners.iter().any(|l| l.bind == bind) {
+                    return Err(ConfigError::flag(
+                        "--listen",
+                        format!("{bind} is given twice"),
+                    ));
+                }
+                listeners.push(ListenerConfig { bind });
+            }
+            config.listeners = listeners;
+        }
+        if let Some(level) = self.log_level {
+            config.log_level = level.into();
+        }
+        if let Some(n) = self.threads {
+            config.io_threads = resolve_thread_count(n);
+        }
+        if let Some(n) = self.shards {
+            config.router_shards = resolve_thread_count(n);
+        }
+        if let Some(n) = self.max_connections {
+            config.max_connections = n;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the configuration: the `--conf` file if given, else the built-in defaults (noted in the
+/// log), then the flags on top.
+pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    let mut config = match &cli.conf {
+        Some(path) => Config::load(path)?,
+        None => {
+            log::info!("no --conf given: using built-in defaults");
+            Config::default()
+        }
+    };
+    cli.apply_to(&mut config)?;
+    Ok(config)
+}
+
+/// Parses `--threads` / `--shards`: 0 (one per core) up to [`MAX_THREADS`].
+fn parse_thread_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from 0 (one per CPU core) to {MAX_THREADS}"
+        )),
+    }
+}
+
+/// Parses `--max-connections`: at least 1.
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1".to_owned()),
+    }
+}

@@ -9,9 +9,12 @@ pub mod file;
 pub mod units;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::protocol::QoS;
+
+pub use file::ConfigError;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,11 +33,64 @@ pub struct Config {
     pub mqtt: MqttConfig,
 }
 
+impl Config {
+    /// Reads and validates a TOML config file; keys left out keep their defaults.
+    ///
+    /// Errors name the file, the line and the key: `conf/picomq.toml:12: mqtt.max_qos: must be 0,
+    /// 1 or 2`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        file::parse_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML config text; errors name it `config`.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        file::parse_str(text, "config")
+    }
+}
+
+impl Default for Config {
+    /// The built-in defaults, the same values the shipped `conf/picomq.toml` spells out: one listener
+    /// on 127.0.0.1:1883, one I/O thread and one router shard per CPU core.
+    fn default() -> Self {
+        Config {
+            log_level: log::LevelFilter::Info,
+            listeners: vec![ListenerConfig::default()],
+            io_threads: resolve_thread_count(0),
+            router_shards: resolve_thread_count(0),
+            max_connections: 10_000,
+            mqtt: MqttConfig::default(),
+        }
+    }
+}
+
+/// Resolves a configured thread count: 0 means one per CPU core (1 if that cannot be known).
+pub fn resolve_thread_count(configured: usize) -> usize {
+    if configured > 0 {
+        configured
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
 /// One listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     /// Address and port to bind, IPv4 or IPv6.
     pub bind: SocketAddr,
+}
+
+impl Default for ListenerConfig {
+    /// Loopback only (127.0.0.1:1883): until authentication exists every client is anonymous, so
+    /// reaching the network is an explicit choice.
+    fn default() -> Self {
+        ListenerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+        }
+    }
 }
 
 /// Protocol and session settings. Plain data so the sans-IO session can take it by reference.

@@ -1,0 +1,551 @@
+//! Tests of the configuration layer through its public API: the shipped `conf/picomq.toml`, error
+//! reporting (file, line, key), human units, and command-line overrides.
+//!
+//! Owns: nothing but tests. Must not touch: anything outside the config layer; files it writes go
+//! to `CARGO_TARGET_TMPDIR`.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use picomq::config::cli::{load_config, Cli};
+use picomq::config::file::parse_str;
+use picomq::config::{resolve_thread_count, Config, ConfigError, ListenerConfig};
+use picomq::protocol::QoS;
+
+const SHIPPED_NAME: &str = "conf/picomq.toml";
+
+fn shipped_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_NAME)
+}
+
+fn shipped_text() -> String {
+    std::fs::read_to_string(shipped_path()).expect("conf/picomq.toml is readable")
+}
+
+/// Every `key = value` line of the shipped file as (dotted key, 0-based line index).
+fn shipped_keys(text: &str) -> Vec<(String, usize)> {
+    let mut table = String::new();
+    let mut keys = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if line.starts_with('[') {
+            table = line.trim_matches(|c| c == '[' || c == ']').to_owned();
+            continue;
+        }
+        let (key, _) = line.split_once('=').expect("a key = value line");
+        keys.push((format!("{table}.{}", key.trim()), index));
+    }
+    keys
+}
+
+/// The shipped text with line `index` replaced by `replacement` (None deletes it).
+fn with_line(text: &str, index: usize, replacement: Option<&str>) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    match replacement {
+        Some(new) => lines[index] = new,
+        None => {
+            lines.remove(index);
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The shipped text with the line of `dotted` (e.g. `mqtt.max_qos`) set to `key = value`,
+/// and that line's 1-based number.
+fn shipped_with(dotted: &str, value: &str) -> (String, usize) {
+    let text = shipped_text();
+    let (_, index) = shipped_keys(&text)
+        .into_iter()
+        .find(|(k, _)| k == dotted)
+        .unwrap_or_else(|| panic!("{dotted} is in the shipped file"));
+    let key = dotted.rsplit('.').next().unwrap();
+    (
+        with_line(&text, index, Some(&format!("{key} = {value}"))),
+        index + 1,
+    )
+}
+
+fn invalid(result: Result<Config, ConfigError>) -> ConfigError {
+    match result {
+        Ok(config) => panic!("expected an error, got {config:?}"),
+        Err(err) => err,
+    }
+}
+
+fn tmp_file(name: &str, text: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).expect("write temp config");
+    path
+}
+
+// ---- the shipped file ----
+
+#[test]
+fn shipped_file_is_exactly_the_defaults() {
+    let loaded = Config::load(&shipped_path()).expect("shipped config loads");
+    assert_eq!(loaded, Config::default());
+    // The safe default: loopback only.
+    assert_eq!(loaded.listeners, vec![ListenerConfig::default()]);
+    assert!(loaded.listeners[0].bind.ip().is_loopback());
+}
+
+/// Known keys of one table, read back from the unknown-key error ("expected one of `a`, `b`").
+fn known_keys(text_with_unknown: &str) -> BTreeSet<String> {
+    let err = invalid(Config::from_toml_str(text_with_unknown)).to_string();
+    let expected = err
+        .split("expected")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{err}"));
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn shipped_file_has_every_key_the_code_reads_and_no_other() {
+    let text = shipped_text();
+    let table: toml::Table = toml::from_str(&text).expect("valid TOML");
+    // Top level: the sections.
+    let in_file: BTreeSet<String> = table.keys().cloned().collect();
+    assert_eq!(in_file, known_keys(&format!("zz_unknown = 1\n{text}")));
+    // Each section: insert an unknown key right under its header.
+    for (name, value) in &table {
+        let body = match value {
+            toml::Value::Table(t) => t,
+            toml::Value::Array(a) => a[0].as_table().expect("array of tables"),
+            other => panic!("{name} is not a section: {other:?}"),
+        };
+        let in_file: BTreeSet<String> = body.keys().cloned().collect();
+        let header = if value.is_array() {
+            format!("[[{name}]]\n")
+        } else {
+            format!("[{name}]\n")
+        };
+        let probe = text.replacen(&header, &format!("{header}zz_unknown = 1\n"), 1);
+        assert_eq!(in_file, known_keys(&probe), "section [{name}]");
+    }
+}
+
+/// A valid value for every key, different from its default.
+fn other_value(dotted: &str) -> Option<String> {
+    let more_threads = (resolve_thread_count(0) + 1).to_string();
+    Some(match dotted {
+        "log.level" => "\"debug\"".into(),
+        "server.io_threads" | "server.router_shards" => more_threads,
+        "server.max_connections" => "7".into(),
+        "listener.bind" => "\"[::1]:1884\"".into(),
+        "mqtt.max_packet_size" => "\"2MiB\"".into(),
+        "mqtt.max_client_id_len" => "23".into(),
+        "mqtt.allow_empty_client_id" => "false".into(),
+        "mqtt.connect_timeout" => "\"1m\"".into(),
+        "mqtt.max_keepalive" => "\"5m\"".into(),
+        "mqtt.max_inflight" => "1".into(),
+        "mqtt.receive_maximum" => "65535".into(),
+        "mqtt.max_queued_messages" => "10".into(),
+        "mqtt.max_queued_bytes" => "\"1KiB\"".into(),
+        "mqtt.max_session_expiry" => "\"1d\"".into(),
+        "mqtt.retain_available" => "false".into(),
+        "mqtt.max_qos" => "1".into(),
+        "mqtt.max_topic_levels" => "8".into(),
+        "mqtt.topic_alias_maximum" => "0".into(),
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_key_in_the_shipped_file_is_read() {
+    let text = shipped_text();
+    let keys = shipped_keys(&text);
+    for (dotted, _) in keys {
+        let value = other_value(&dotted).unwrap_or_else(|| panic!("add {dotted} to other_value()"));
+        let (changed, _) = shipped_with(&dotted, &value);
+        let config = Config::from_toml_str(&changed).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(
+            config,
+            Config::default(),
+            "{dotted} = {value} had no effect"
+        );
+    }
+}
+
+#[test]
+fn deleting_any_key_keeps_the_defaults() {
+    let text = shipped_text();
+    for (dotted, index) in shipped_keys(&text) {
+        let mut without = with_line(&text, index, None);
+        if dotted == "listener.bind" {
+            // A listener needs an address; drop the whole table instead.
+            without = without.replacen("[[listener]]\n", "", 1);
+        }
+        let config = Config::from_toml_str(&without).unwrap_or_else(|e| panic!("{dotted}: {e}"));
+        assert_eq!(config, Config::default(), "without {dotted}");
+    }
+    assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+}
+
+// ---- errors name the file, the line and the key ----
+
+#[test]
+fn bad_value_names_file_line_and_key() {
+    let (text, line) = shipped_with("mqtt.max_qos", "3");
+    let err = invalid(parse_str(&text, SHIPPED_NAME));
+    assert_eq!(
+        err.to_string(),
+        format!("conf/picomq.toml:{line}: mqtt.max_qos: must be 0, 1 or 2")
+    );
+    assert_eq!(err.line(), Some(line));
+    assert_eq!(err.key(), Some("mqtt.max_qos"));
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = shipped_text();
+    let (_, index) = shipped_keys(&text)
+        .into_iter()
+        .find(|(k, _)| k == "mqtt.max_qos")
+        .unwrap();
+    let typo = with_line(&text, index, Some("max_qso = 2"));
+    let err = invalid(parse_str(&typo, SHIPPED_NAME));
+    assert_eq!(err.line(), Some(index + 1));
+    assert_eq!(err.key(), Some("mqtt.max_qso"));
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "conf/picomq.toml:{}: mqtt.max_qso: unknown field",
+            index + 1
+        )),
+        "{shown}"
+    );
+
+    let err = invalid(Config::from_toml_str(
+        "[log]\nlevel = \"info\"\n\n[mqt]\nmax_qos = 1\n",
+    ));
+    assert_eq!((err.line(), err.key()), (Some(4), Some("mqt")));
+    let err = invalid(Config::from_toml_str("verbose = true\n"));
+    assert_eq!((err.line(), err.key()), (Some(1), Some("verbose")));
+    let err = invalid(Config::from_toml_str(
+        "[[listener]]\nbind = \"127.0.0.1:1\"\nport = 1\n",
+    ));
+    assert_eq!((err.line(), err.key()), (Some(3), Some("listener.port")));
+}
+
+#[test]
+fn every_bad_value_names_its_key_and_line() {
+    let cases = [
+        (
+            "log.level",
+            "\"verbose\"",
+            "expected off, error, warn, info, debug or trace",
+        ),
+        ("server.io_threads", "1025", "between 0 and 1024"),
+        ("server.router_shards", "-1", "between 0 and 1024"),
+        ("server.max_connections", "0", "at least 1"),
+        (
+            "server.max_connections",
+            "\"many\"",
+            "expected a whole number",
+        ),
+        (
+            "listener.bind",
+            "\"localhost:1883\"",
+            "host names are not resolved",
+        ),
+        ("listener.bind", "\"127.0.0.1\"", "expected IP:port"),
+        ("listener.bind", "1883", "invalid type"),
+        (
+            "mqtt.max_packet_size",
+            "\"1B\"",
+            "between 2 and 268435460 bytes",
+        ),
+        (
+            "mqtt.max_packet_size",
+            "\"257MiB\"",
+            "between 2 and 268435460 bytes",
+        ),
+        ("mqtt.max_packet_size", "\"1MB!\"", "expected a size"),
+        ("mqtt.max_client_id_len", "22", "between 23 and 65535"),
+        ("mqtt.allow_empty_client_id", "\"yes\"", "invalid type"),
+        ("mqtt.connect_timeout", "\"0s\"", "more than 0"),
+        ("mqtt.connect_timeout", "\"2h\"", "at most 1h"),
+        ("mqtt.connect_timeout", "-5", "expected a duration"),
+        ("mqtt.max_keepalive", "\"65536s\"", "at most 65535 seconds"),
+        (
+            "mqtt.max_keepalive",
+            "\"1500ms\"",
+            "whole number of seconds",
+        ),
+        ("mqtt.max_inflight", "0", "between 1 and 65535"),
+        ("mqtt.receive_maximum", "65536", "between 1 and 65535"),
+        ("mqtt.max_queued_messages", "0", "at least 1"),
+        ("mqtt.max_queued_bytes", "0", "between 1 and"),
+        ("mqtt.max_queued_bytes", "\"16XB\"", "unknown unit"),
+        ("mqtt.max_session_expiry", "\"forever\"", "or \"never\""),
+        ("mqtt.retain_available", "1", "invalid type"),
+        ("mqtt.max_qos", "-1", "must be 0, 1 or 2"),
+        ("mqtt.max_topic_levels", "0", "between 1 and 65535"),
+        ("mqtt.topic_alias_maximum", "65536", "between 0 and 65535"),
+        ("mqtt.topic_alias_maximum", "1.0", "expected a whole number"),
+    ];
+    for (dotted, value, want) in cases {
+        let (text, line) = shipped_with(dotted, value);
+        let err = invalid(parse_str(&text, SHIPPED_NAME));
+        let shown = err.to_string();
+        assert_eq!(err.line(), Some(line), "{dotted} = {value}: {shown}");
+        assert_eq!(err.key(), Some(dotted), "{dotted} = {value}: {shown}");
+        assert!(
+            shown.starts_with(&format!("{SHIPPED_NAME}:{line}: {dotted}: ")),
+            "{shown}"
+        );
+        assert!(shown.contains(want), "{dotted} = {value}: {shown}");
+    }
+}
+
+#[test]
+fn listener_list_errors() {
+    let err = invalid(Config::from_toml_str(
+        "log.level = \"warn\"\nlistener = []\n",
+    ));
+    assert_eq!((err.line(), err.key()), (Some(2), Some("listener")));
+    let twice = "[[listener]]\nbind = \"0.0.0.0:1883\"\n\n[[listener]]\nbind = \"0.0.0.0:1883\"\n";
+    let err = invalid(Config::from_toml_str(twice));
+    assert_eq!((err.line(), err.key()), (Some(5), Some("listener.bind")));
+    let err = invalid(Config::from_toml_str("[mqtt]\nmax_qos = 1\n[[listener]]\n"));
+    assert_eq!((err.line(), err.key()), (Some(3), Some("listener.bind")));
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let err = invalid(Config::from_toml_str(
+        "[mqtt]\nmax_qos = 1\nmax_inflight = \n",
+    ));
+    assert_eq!(err.line(), Some(3));
+    assert!(
+        err.to_string().starts_with("config:3: mqtt.max_inflight: "),
+        "{err}"
+    );
+    let err = invalid(Config::from_toml_str("[mqtt]\nmax_qos = 1\n[mqtt]\n"));
+    assert_eq!(err.line(), Some(3));
+}
+
+#[test]
+fn unreadable_file_is_a_read_error() {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("does-not-exist.toml");
+    let err = invalid(Config::load(&path));
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(
+        err.to_string()
+            .contains("does-not-exist.toml: cannot read config file"),
+        "{err}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+// ---- values and units ----
+
+#[test]
+fn units_and_plain_numbers_in_the_file() {
+    let config = Config::from_toml_str(
+        "[mqtt]\nmax_packet_size = 65536\nmax_queued_bytes = \"1KB\"\nconnect_timeout = \"250ms\"\n\
+         max_keepalive = \"1h\"\nmax_session_expiry = 0\n",
+    )
+    .unwrap();
+    assert_eq!(config.mqtt.max_packet_size, 65536);
+    assert_eq!(config.mqtt.max_queued_bytes, 1000);
+    assert_eq!(config.mqtt.connect_timeout, Duration::from_millis(250));
+    assert_eq!(config.mqtt.max_keepalive, 3600);
+    assert_eq!(config.mqtt.max_session_expiry, 0);
+
+    let config = Config::from_toml_str(
+        "[mqtt]\nmax_packet_size = \"64KiB\"\nconnect_timeout = 5\nmax_session_expiry = \"1d\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.mqtt.max_packet_size, 65536);
+    assert_eq!(config.mqtt.connect_timeout, Duration::from_secs(5));
+    assert_eq!(config.mqtt.max_session_expiry, 86_400);
+
+    // Beyond u32::MAX seconds is capped there, which MQTT 5 reads as "never".
+    let capped = Config::from_toml_str("[mqtt]\nmax_session_expiry = \"100000d\"\n").unwrap();
+    assert_eq!(capped.mqtt.max_session_expiry, u32::MAX);
+    let edge =
+        Config::from_toml_str("[mqtt]\nmax_packet_size = 268435460\nmax_keepalive = 65535\n");
+    assert_eq!(edge.unwrap().mqtt.max_keepalive, 65535);
+}
+
+#[test]
+fn several_listeners_and_other_settings() {
+    let text = "log.level = \"TRACE\"\n[server]\nio_threads = 2\nrouter_shards = 3\n\n\
+                [[listener]]\nbind = \"0.0.0.0:1883\"\n[[listener]]\nbind = \"[::]:8883\"\n\
+                [mqtt]\nmax_qos = 0\nretain_available = false\n";
+    let config = Config::from_toml_str(text).unwrap();
+    assert_eq!(config.log_level, log::LevelFilter::Trace);
+    assert_eq!((config.io_threads, config.router_shards), (2, 3));
+    let binds: Vec<SocketAddr> = config.listeners.iter().map(|l| l.bind).collect();
+    assert_eq!(
+        binds,
+        [
+            "0.0.0.0:1883".parse().unwrap(),
+            "[::]:8883".parse().unwrap()
+        ]
+    );
+    assert_eq!(config.mqtt.max_qos, QoS::AtMostOnce);
+    assert!(!config.mqtt.retain_available);
+}
+
+#[test]
+fn zero_threads_means_one_per_core() {
+    let config = Config::from_toml_str("[server]\nio_threads = 0\nrouter_shards = 0\n").unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!((config.io_threads, config.router_shards), (cores, cores));
+    assert!(cores >= 1);
+}
+
+// ---- command line ----
+
+fn cli(args: &[&str]) -> Cli {
+    Cli::try_parse_from(std::iter::once("picomq").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn cli_error(args: &[&str]) -> ErrorKind {
+    match Cli::try_parse_from(std::iter::once("picomq").chain(args.iter().copied())) {
+        Ok(parsed) => panic!("{args:?} parsed: {parsed:?}"),
+        Err(err) => err.kind(),
+    }
+}
+
+#[test]
+fn cli_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn no_flags_means_built_in_defaults() {
+    assert_eq!(load_config(&cli(&[])).unwrap(), Config::default());
+}
+
+#[test]
+fn flags_override_the_file() {
+    let path = tmp_file(
+        "cli-override.toml",
+        "[log]\nlevel = \"warn\"\n[server]\nmax_connections = 50\nio_threads = 4\n\
+         [[listener]]\nbind = \"0.0.0.0:1883\"\n[mqtt]\nmax_qos = 1\n",
+    );
+    let conf = path.to_str().unwrap();
+
+    let from_file = load_config(&cli(&["--conf", conf])).unwrap();
+    assert_eq!(from_file.max_connections, 50);
+    assert_eq!(from_file.log_level, log::LevelFilter::Warn);
+
+    let args = [
+        "--conf",
+        conf,
+        "--listen",
+        "127.0.0.1:1900",
+        "--listen",
+        "[::1]:1901",
+        "--log-level",
+        "Debug",
+        "--threads",
+        "3",
+        "--shards",
+        "2",
+        "--max-connections",
+        "7",
+    ];
+    let config = load_config(&cli(&args)).unwrap();
+    let binds: Vec<SocketAddr> = config.listeners.iter().map(|l| l.bind).collect();
+    assert_eq!(
+        binds,
+        [
+            "127.0.0.1:1900".parse().unwrap(),
+            "[::1]:1901".parse().unwrap()
+        ]
+    );
+    assert_eq!(config.log_level, log::LevelFilter::Debug);
+    assert_eq!((config.io_threads, config.router_shards), (3, 2));
+    assert_eq!(config.max_connections, 7);
+    // Settings without a flag keep the file's value.
+    assert_eq!(config.mqtt.max_qos, QoS::AtLeastOnce);
+
+    let zero = load_config(&cli(&["--conf", conf, "--threads", "0"])).unwrap();
+    assert_eq!(zero.io_threads, resolve_thread_count(0));
+}
+
+#[test]
+fn bad_flags_are_rejected() {
+    assert_eq!(
+        cli_error(&["--listen", "localhost:1883"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(cli_error(&["--log-level", "loud"]), ErrorKind::InvalidValue);
+    assert_eq!(
+        cli_error(&["--threads", "5000"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(cli_error(&["--shards", "-1"]), ErrorKind::UnknownArgument);
+    assert_eq!(
+        cli_error(&["--max-connections", "0"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(cli_error(&["--conf"]), ErrorKind::InvalidValue);
+    assert_eq!(cli_error(&["--frobnicate"]), ErrorKind::UnknownArgument);
+
+    let twice = cli(&["--listen", "127.0.0.1:1", "--listen", "127.0.0.1:1"]);
+    let err = invalid(load_config(&twice));
+    assert_eq!(err.key(), Some("--listen"));
+    assert!(
+        err.to_string().starts_with("command line: --listen: "),
+        "{err}"
+    );
+
+    let missing = cli(&["--conf", "/nonexistent/picomq.toml"]);
+    assert!(matches!(
+        invalid(load_config(&missing)),
+        ConfigError::Read { .. }
+    ));
+}
+
+#[test]
+fn bad_file_through_the_cli_names_the_file() {
+    let path = tmp_file("cli-bad.toml", "[mqtt]\n\nmax_qos = 3\n");
+    let err = invalid(load_config(&cli(&["--conf", path.to_str().unwrap()])));
+    assert_eq!(
+        err.to_string(),
+        format!("{}:3: mqtt.max_qos: must be 0, 1 or 2", path.display())
+    );
+}
+
+#[test]
+fn version_and_help() {
+    assert_eq!(cli_error(&["--version"]), ErrorKind::DisplayVersion);
+    let help = |flag: &str| match Cli::try_parse_from(["picomq", flag]) {
+        Err(err) if err.kind() == ErrorKind::DisplayHelp => err.to_string(),
+        other => panic!("{other:?}"),
+    };
+    let long = help("--help");
+    for flag in [
+        "--conf",
+        "--listen",
+        "--log-level",
+        "--threads",
+        "--shards",
+        "--max-connections",
+    ] {
+        assert!(long.contains(flag), "{flag} missing from help:\n{long}");
+    }
+    let short = help("-h");
+    assert!(
+        short.contains("[possible values: off, error, warn, info, debug, trace]"),
+        "{short}"
+    );
+}
