@@ -12,6 +12,7 @@ pub mod properties;
 pub mod reason;
 pub mod topic;
 pub mod types;
+pub mod wire;
 
 pub use error::DecodeError;
 pub use packet::*;
