@@ -16,6 +16,7 @@
 //! - the main thread accepts connections and hands them to I/O threads round-robin.
 
 pub mod config;
+pub mod message;
 pub mod net;
 pub mod protocol;
 pub mod router;

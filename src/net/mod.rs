@@ -1,1 +1,152 @@
-//! mio I/O threads. (Being written.)
+//! Networking and threads: the acceptor, the mio I/O threads and broker start-up/shutdown.
+//!
+//! Owns: every socket, every thread, and the channels between I/O threads and router shards.
+//! Must not touch: protocol or session rules (those are sans-IO in `protocol` and `session`).
+
+pub mod acceptor;
+pub mod conn;
+mod connect_flow;
+pub mod io_thread;
+pub mod shared;
+pub mod slab;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, unbounded};
+use mio::net::TcpListener;
+use mio::{Poll, Waker};
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::router::shard::Shard;
+use crate::router::worker::{run_shard, Mailbox};
+use crate::session::Output;
+
+use io_thread::{IoThread, WAKER};
+use shared::{IoHandle, Shared};
+use slab::Slab;
+
+/// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
+/// thread, which is the backpressure from router to publishers; the router itself never blocks.
+const ROUTER_QUEUE: usize = 16 * 1024;
+
+/// A running broker.
+pub struct Broker {
+    addrs: Vec<SocketAddr>,
+    stop: Arc<Waker>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Binds the listeners and starts every thread.
+    pub fn start(cfg: Config) -> io::Result<Broker> {
+        let cfg = Arc::new(cfg);
+        let mut listeners = Vec::new();
+        for l in &cfg.listeners {
+            let listener = TcpListener::bind(l.bind).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.bind))
+            })?;
+            listeners.push(listener);
+        }
+        let addrs = listeners
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut polls = Vec::new();
+        let mut io_handles = Vec::new();
+        let mut mailboxes = Vec::new();
+        let mut inboxes = Vec::new();
+        for _ in 0..cfg.io_threads {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let (ctx, crx) = unbounded();
+            let (dtx, drx) = unbounded();
+            io_handles.push(IoHandle {
+                tx: ctx,
+                waker: waker.clone(),
+            });
+            mailboxes.push(Mailbox { tx: dtx, waker });
+            inboxes.push((crx, drx));
+            polls.push(poll);
+        }
+        let mut threads = Vec::new();
+        let mut router = Vec::new();
+        for i in 0..cfg.router_shards {
+            let (tx, rx) = bounded(ROUTER_QUEUE);
+            router.push(tx);
+            let mb = mailboxes.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("picomq-router-{i}"))
+                .spawn(move || run_shard(Shard::new(), rx, mb))?;
+            threads.push(t);
+        }
+        drop(mailboxes);
+        let salt = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            registry: Mutex::new(Default::default()),
+            router,
+            io: io_handles,
+            connections: AtomicUsize::new(0),
+            next_assigned: AtomicU32::new(0),
+            salt,
+            stopping: AtomicBool::new(false),
+        });
+        for (i, (poll, (crx, drx))) in polls.into_iter().zip(inboxes).enumerate() {
+            let io = IoThread {
+                index: i as u16,
+                poll,
+                shared: shared.clone(),
+                conns: Slab::default(),
+                sessions: Slab::default(),
+                by_client: Default::default(),
+                deliveries: drx,
+                control: crx,
+                dirty: Vec::new(),
+                more_input: Vec::new(),
+                offline_out: Output::default(),
+            };
+            let t = std::thread::Builder::new()
+                .name(format!("picomq-io-{i}"))
+                .spawn(move || io.run())?;
+            threads.push(t);
+        }
+        let poll = Poll::new()?;
+        let stop = Arc::new(Waker::new(poll.registry(), acceptor::STOP)?);
+        let t = std::thread::Builder::new()
+            .name("picomq-accept".into())
+            .spawn(move || acceptor::run(poll, listeners, shared))?;
+        threads.push(t);
+        for a in &addrs {
+            log::info!("listening on {a}");
+        }
+        Ok(Broker {
+            addrs,
+            stop,
+            threads,
+        })
+    }
+
+    /// The bound addresses, in listener order (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Asks the broker to stop: clients are disconnected (v5: 0x8B) and threads exit.
+    pub fn stop(&self) {
+        let _ = self.stop.wake();
+    }
+
+    /// Waits until every thread has exited (after [`Broker::stop`]).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}

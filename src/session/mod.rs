@@ -1,1 +1,17 @@
-//! Per-client session state machine. (Being written.)
+//! Per-client session logic, sans-IO.
+//!
+//! Owns: CONNECT admission (`connect`), the session state machine (`state`), the outbound QoS flow
+//! (`outbound`) and the output byte queue (`outbuf`). Everything here is driven by decoded packets,
+//! router deliveries and a `now: Instant` passed in, and answers with bytes and [`Action`]s; it never
+//! touches sockets, threads, channels or the clock, so it is tested with a virtual clock.
+
+pub mod connect;
+pub mod outbound;
+pub mod outbuf;
+pub mod state;
+
+pub use outbuf::OutBuf;
+pub use state::{Action, LinkLoss, Output, Session};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the whole picomq test suite: formatting, lints, Rust unit and integration tests, and the
+# Python (paho-mqtt) interoperability tests. Installs what the tests need when it is missing:
+# mosquitto + mosquitto-clients (Debian packages) and paho-mqtt + pytest (PyPI).
+# A missing tool makes the run fail, never skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! python3 -c 'import paho.mqtt, pytest' 2>/dev/null; then
+  echo "== installing paho-mqtt and pytest"
+  python3 -m pip install -q 'paho-mqtt>=2,<3' pytest
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo build --release --bin picomq
+cargo test --all-targets
+echo "== python interoperability tests (paho-mqtt)"
+PICOMQ_BIN="$PWD/target/release/picomq" python3 -m pytest -q tests/python

@@ -1,0 +1,96 @@
+//! The application message as it travels from a publisher through the router to subscribers, and
+//! the identity of a session.
+//!
+//! Owns: [`Message`] (shared by `Arc`: one allocation per published message, whatever the fan-out)
+//! and [`SessionRef`]. Must not touch: encoding (each subscriber's PUBLISH header is written by its
+//! session) or routing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::protocol::{Properties, QoS};
+
+/// Where a session lives: the I/O thread that owns it, its slot in that thread's session table, and
+/// the slot's generation. A slot is reused after its session ends; the generation makes late
+/// deliveries to the old session fail the lookup instead of reaching a stranger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionRef {
+    /// Index of the owning I/O thread.
+    pub thread: u16,
+    /// Slot in the thread's session table.
+    pub slot: u32,
+    /// Generation of the slot when this session was created.
+    pub generation: u32,
+}
+
+/// One published application message, immutable once routed.
+#[derive(Debug)]
+pub struct Message {
+    /// Topic name (validated; never an alias).
+    pub topic: Box<str>,
+    /// Payload, shared with every subscriber's write queue.
+    pub payload: Bytes,
+    /// QoS it was published with; each subscriber gets `min(this, subscription QoS)`.
+    pub qos: QoS,
+    /// RETAIN flag as published.
+    pub retain: bool,
+    /// Properties forwarded to v5 subscribers (payload format, content type, response topic,
+    /// correlation data, user properties). Topic alias and subscription identifiers are per
+    /// connection and never stored here; the expiry interval is recomputed from `expires_at`.
+    pub properties: Properties,
+    /// When the message expires (v5 Message Expiry Interval), if it does.
+    pub expires_at: Option<Instant>,
+    /// The session that published it (for No Local), if any.
+    pub origin: Option<SessionRef>,
+}
+
+impl Message {
+    /// Whether the message has expired at `now` and must no longer be delivered.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| now >= t)
+    }
+
+    /// Payload bytes plus topic bytes, the figure counted against per-client queue limits.
+    pub fn cost(&self) -> usize {
+        self.payload.len() + self.topic.len()
+    }
+}
+
+/// Messages are shared, never copied, between subscribers.
+pub type SharedMessage = Arc<Message>;
+
+/// What the router stores for one subscription of one session: the options it was made with and
+/// its v5 Subscription Identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubEntry {
+    /// Subscription options (QoS already capped to what the broker grants).
+    pub options: crate::protocol::SubscriptionOptions,
+    /// Subscription Identifier, if the SUBSCRIBE carried one.
+    pub id: Option<u32>,
+}
+
+/// The Subscription Identifiers a delivery carries (v5). Most deliveries carry none or one, so
+/// those cases do not allocate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SubIds {
+    /// No identifier.
+    #[default]
+    None,
+    /// One identifier.
+    One(u32),
+    /// Several, from overlapping subscriptions.
+    Many(Arc<[u32]>),
+}
+
+impl SubIds {
+    /// The identifiers as a slice.
+    pub fn as_slice(&self) -> &[u32] {
+        match self {
+            SubIds::None => &[],
+            SubIds::One(id) => std::slice::from_ref(id),
+            SubIds::Many(ids) => ids,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The accept loop: owns the listening sockets and deals new connections to the I/O threads.
+//!
+//! Owns: listeners, `max_connections`, TCP_NODELAY on every accepted socket. Must not touch: any
+//! connection after it is handed to an I/O thread.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+
+use super::shared::{Control, Shared};
+
+/// Token of the acceptor's stop waker.
+pub const STOP: Token = Token(usize::MAX);
+
+/// Accepts until the stop waker fires, then tells the I/O threads to shut down.
+pub fn run(mut poll: Poll, mut listeners: Vec<TcpListener>, shared: Arc<Shared>) {
+    let mut events = Events::with_capacity(64);
+    let mut next = 0usize;
+    for (i, l) in listeners.iter_mut().enumerate() {
+        if let Err(e) = poll.registry().register(l, Token(i), Interest::READABLE) {
+            log::error!("cannot watch listener: {e}");
+        }
+    }
+    'outer: loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            log::error!("acceptor poll failed: {e}");
+            break;
+        }
+        for ev in events.iter() {
+            if ev.token() == STOP {
+                break 'outer;
+            }
+            let Some(listener) = listeners.get(ev.token().0) else {
+                continue;
+            };
+            accept_all(listener, &shared, &mut next);
+        }
+    }
+    shared.stopping.store(true, Ordering::Relaxed);
+    for io in &shared.io {
+        io.send(Control::Shutdown);
+    }
+}
+
+fn accept_all(listener: &TcpListener, shared: &Shared, next: &mut usize) {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let open = shared.connections.fetch_add(1, Ordering::Relaxed);
+                if open >= shared.cfg.max_connections {
+                    shared.connections.fetch_sub(1, Ordering::Relaxed);
+                    log::warn!(
+                        "refusing {peer}: max_connections ({}) reached",
+                        shared.cfg.max_connections
+                    );
+                    drop(stream);
+                    continue;
+                }
+                if let Err(e) = stream.set_nodelay(true) {
+                    log::debug!("{peer}: TCP_NODELAY failed: {e}");
+                }
+                let t = *next % shared.io.len();
+                *next = next.wrapping_add(1);
+                shared.io[t].send(Control::NewConn(stream));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // EMFILE and friends: log and let the next readiness event retry.
+                log::warn!("accept failed: {e}");
+                return;
+            }
+        }
+    }
+}

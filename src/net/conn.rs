@@ -1,0 +1,130 @@
+//! One client socket: its read buffer, its pending output and what it is waiting for.
+//!
+//! Owns: [`Conn`], non-blocking reads into a buffer that grows on demand and is freed when empty,
+//! and vectored writes of the session's [`OutBuf`](crate::session::OutBuf) until `WouldBlock`.
+//! Must not touch: protocol decisions (the I/O thread hands decoded packets to the session).
+
+use std::io::{self, IoSlice, Read, Write};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+
+use crate::protocol::ProtocolVersion;
+use crate::session::Output;
+
+/// Most bytes read from one socket per readiness event before others get a turn; a connection with
+/// more waiting is put on the thread's retry list.
+pub const READ_BUDGET: usize = 256 * 1024;
+const READ_CHUNK: usize = 4096;
+const MAX_IOVECS: usize = 64;
+
+/// What the connection is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepted, no CONNECT yet; closed if none arrives by the deadline.
+    AwaitingConnect {
+        /// When the socket was accepted.
+        since: Instant,
+    },
+    /// Attached to the session in this slot of the thread's session table.
+    Attached {
+        /// Session slot.
+        slot: u32,
+    },
+    /// Flushing its last bytes, then waiting (briefly) for the peer to close.
+    Closing {
+        /// When closing began.
+        since: Instant,
+        /// Whether our FIN was sent after the last bytes.
+        fin_sent: bool,
+    },
+}
+
+/// Outcome of a read burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadState {
+    /// The socket would block: all available bytes were read.
+    Drained,
+    /// The read budget ran out with more bytes possibly waiting.
+    MoreWaiting,
+    /// The peer closed the connection or the socket failed.
+    Closed,
+}
+
+/// A client connection.
+pub struct Conn {
+    /// The socket.
+    pub stream: TcpStream,
+    /// Bytes read and not yet decoded; freed when empty.
+    pub rbuf: BytesMut,
+    /// Pending output and session actions.
+    pub out: Output,
+    /// What the connection waits for.
+    pub phase: Phase,
+    /// Protocol version once CONNECT is decoded.
+    pub version: Option<ProtocolVersion>,
+}
+
+impl Conn {
+    /// A connection that has just been accepted.
+    pub fn new(stream: TcpStream, now: Instant) -> Conn {
+        Conn {
+            stream,
+            rbuf: BytesMut::new(),
+            out: Output::default(),
+            phase: Phase::AwaitingConnect { since: now },
+            version: None,
+        }
+    }
+
+    /// Reads until the socket would block, the budget is spent, or the buffer holds more than
+    /// `max_buffered` bytes (the caller decodes and calls again).
+    pub fn read_some(&mut self, max_buffered: usize) -> ReadState {
+        let mut total = 0;
+        loop {
+            if total >= READ_BUDGET || self.rbuf.len() >= max_buffered {
+                return ReadState::MoreWaiting;
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            let len = self.rbuf.len();
+            let cap = self.rbuf.capacity();
+            self.rbuf.resize(cap, 0);
+            let res = self.stream.read(&mut self.rbuf[len..]);
+            let got = *res.as_ref().unwrap_or(&0);
+            self.rbuf.truncate(len + got);
+            match res {
+                Ok(0) => return ReadState::Closed,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadState::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return ReadState::Closed,
+            }
+        }
+    }
+
+    /// Frees the read buffer if it is empty, so idle connections hold no buffer.
+    pub fn shrink(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = BytesMut::new();
+        }
+    }
+
+    /// Writes pending output until done or the socket would block. Returns Err on a socket error.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while !self.out.wire.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = self.out.wire.io_slices(&mut slices);
+            match self.stream.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => self.out.wire.consume(w),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! Placing an admitted CONNECT: find where the client's session lives, hand the connection to that
+//! thread if it is another one, take over an attached connection, resume or replace the session.
+//!
+//! Session placement: a session never moves between I/O threads; a connection moves to its
+//! session. The shared registry maps client id -> [`SessionRef`]; it is locked only here and in
+//! `end_session`. Must not touch: protocol rules (admission is `session::connect`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::message::SessionRef;
+use crate::protocol::Connect;
+use crate::session::connect::{admit, write_refusal, Admitted};
+use crate::session::{LinkLoss, Session};
+
+use super::conn::Phase;
+use super::io_thread::{IoThread, SessionSlot};
+use super::shared::{Adopted, Control};
+
+/// A connection is handed over at most this many times before the thread it is on takes the
+/// session itself (only reachable while sessions are ending concurrently).
+const MAX_HOPS: u8 = 3;
+
+impl IoThread {
+    /// A CONNECT arrived on connection `id`: admit it, then place it.
+    pub(super) fn on_connect(&mut self, id: usize, connect: Box<Connect>) {
+        let shared = self.shared.clone();
+        let admitted = match admit(&connect, &shared.cfg.mqtt, || shared.assign_client_id()) {
+            Ok(a) => a,
+            Err(refusal) => {
+                log::info!(
+                    "refused client {:?}: {}",
+                    connect.client_id,
+                    refusal.reason.name()
+                );
+                if let Some(conn) = self.conns.get_mut(id) {
+                    if refusal.send_connack {
+                        write_refusal(connect.protocol, refusal.reason, &mut conn.out.wire);
+                    }
+                }
+                return self.close_after_flush(id);
+            }
+        };
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.version = Some(connect.protocol);
+        }
+        self.place(id, connect, admitted, 0);
+    }
+
+    /// A connection handed over by another thread.
+    pub(super) fn adopt(&mut self, a: Adopted) {
+        let Some(id) = self.add_conn(a.stream, Some(a.rbuf)) else {
+            return;
+        };
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.version = Some(a.connect.protocol);
+        }
+        self.place(id, a.connect, a.admitted, a.hops);
+        // Bytes that arrived behind the CONNECT.
+        self.decode_after_adopt(id);
+    }
+
+    fn place(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted, hops: u8) {
+        let cid: Arc<str> = admitted.client_id.as_str().into();
+        if let Some(&slot) = self.by_client.get(&cid) {
+            return self.attach_existing(id, slot, &connect, &admitted);
+        }
+        let owner = {
+            let mut reg = self.shared.registry.lock();
+            match reg.get(&cid) {
+                Some(r) if r.thread != self.index && hops < MAX_HOPS => Some(*r),
+                _ => {
+                    let me = self.next_session_ref();
+                    reg.insert(cid.clone(), me);
+                    None
+                }
+            }
+        };
+        match owner {
+            Some(r) => self.hand_over(id, connect, admitted, hops, r),
+            None => self.attach_new(id, cid, &connect, &admitted, false),
+        }
+    }
+
+    fn next_session_ref(&self) -> SessionRef {
+        let slot = self.sessions.vacant_key();
+        SessionRef {
+            thread: self.index,
+            slot: slot as u32,
+            generation: self.sessions.generation(slot),
+        }
+    }
+
+    fn hand_over(
+        &mut self,
+        id: usize,
+        connect: Box<Connect>,
+        admitted: Admitted,
+        hops: u8,
+        to: SessionRef,
+    ) {
+        let Some(mut conn) = self.conns.remove(id) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let adopted = Adopted {
+            stream: conn.stream,
+            rbuf: conn.rbuf,
+            connect,
+            admitted,
+            hops: hops + 1,
+        };
+        self.shared.io[usize::from(to.thread)].send(Control::Adopt(Box::new(adopted)));
+    }
+
+    /// Creates a session in a new slot, registers it, and attaches connection `id`.
+    fn attach_new(
+        &mut self,
+        id: usize,
+        cid: Arc<str>,
+        connect: &Connect,
+        admitted: &Admitted,
+        present: bool,
+    ) {
+        let me = self.next_session_ref();
+        let session = Session::new(cid.clone(), me);
+        let slot = self.sessions.insert(SessionSlot {
+            session,
+            conn: None,
+        }) as u32;
+        debug_assert_eq!(slot, me.slot);
+        self.by_client.insert(cid.clone(), slot);
+        self.shared.registry.lock().insert(cid, me);
+        self.attach(id, slot, connect, admitted, present);
+    }
+
+    fn attach_existing(&mut self, id: usize, slot: u32, connect: &Connect, admitted: &Admitted) {
+        let old_conn = self.sessions.get(slot as usize).and_then(|s| s.conn);
+        if let Some(old) = old_conn {
+            log::info!("client {}: session taken over", admitted.client_id);
+            self.detach_session(slot, Some(LinkLoss::TakenOver));
+            self.close_after_flush(old);
+        }
+        // detach_session may have ended the session (expiry 0).
+        let alive = self.sessions.get(slot as usize).is_some();
+        if connect.clean_start || !alive {
+            if alive {
+                self.end_session(slot);
+            }
+            let cid: Arc<str> = admitted.client_id.as_str().into();
+            return self.attach_new(id, cid, connect, admitted, false);
+        }
+        self.attach(id, slot, connect, admitted, true);
+    }
+
+    fn attach(
+        &mut self,
+        id: usize,
+        slot: u32,
+        connect: &Connect,
+        admitted: &Admitted,
+        present: bool,
+    ) {
+        let now = Instant::now();
+        let cfg = self.shared.cfg.clone();
+        let (Some(s), Some(conn)) = (self.sessions.get_mut(slot as usize), self.conns.get_mut(id))
+        else {
+            return;
+        };
+        s.conn = Some(id);
+        conn.phase = Phase::Attached { slot };
+        s.session.attach(
+            connect,
+            admitted.assigned,
+            present,
+            &cfg.mqtt,
+            now,
+            &mut conn.out,
+        );
+        log::debug!(
+            "client {} connected ({:?}, session present: {present})",
+            admitted.client_id,
+            connect.protocol
+        );
+        self.apply_actions(id);
+    }
+
+    fn decode_after_adopt(&mut self, id: usize) {
+        // Readiness may already have fired on the old poll and bytes may sit behind the CONNECT:
+        // read and decode on this turn rather than wait for an edge that will not come.
+        self.more_input.push(id);
+    }
+}

@@ -1,0 +1,538 @@
+//! One mio event-loop thread: owns its sockets and the sessions attached to them, decodes input,
+//! drives sessions, applies their actions and writes their output.
+//!
+//! Loop contract (mio): after a readiness event, read or write until `WouldBlock`; tolerate
+//! spurious events; one `Waker` per poll. Each turn: socket events, control messages, router
+//! deliveries (with a budget), then one flush per connection that has output — so everything a turn
+//! produced for a socket leaves in one write. Must not touch: protocol rules (in `session`) or
+//! routing (in `router`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::message::SessionRef;
+use crate::protocol::decode::decode_packet;
+use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
+use crate::router::shard::{Command, Delivery};
+use crate::session::connect::{peek_protocol_level, refusal_version, write_refusal};
+use crate::session::outbound::Queued;
+use crate::session::{Action, LinkLoss, Output, Session};
+
+use super::conn::{Conn, Phase, ReadState};
+use super::shared::{Control, Shared};
+use super::slab::Slab;
+
+/// Token of the thread's waker; connection tokens are slab indexes below it.
+pub const WAKER: Token = Token(usize::MAX);
+const TICK: Duration = Duration::from_millis(250);
+/// How long a closing connection may wait for its peer to close after our last bytes.
+const LINGER: Duration = Duration::from_secs(2);
+/// Router deliveries handled per turn before sockets get another look.
+const DELIVERY_BUDGET: usize = 16 * 1024;
+
+/// A session and the connection attached to it, if any.
+pub struct SessionSlot {
+    /// The session state machine.
+    pub session: Session,
+    /// Index of the attached connection.
+    pub conn: Option<usize>,
+}
+
+/// One I/O thread's state.
+pub struct IoThread {
+    /// Index of this thread (the `thread` of the `SessionRef`s it owns).
+    pub index: u16,
+    /// The thread's poll.
+    pub poll: Poll,
+    /// Shared broker state.
+    pub shared: Arc<Shared>,
+    /// Connections by token.
+    pub conns: Slab<Conn>,
+    /// Sessions by slot.
+    pub sessions: Slab<SessionSlot>,
+    /// Client identifier -> local session slot.
+    pub by_client: crate::router::hash::FastMap<Arc<str>, u32>,
+    /// Router deliveries for local sessions.
+    pub deliveries: Receiver<Delivery>,
+    /// Control messages.
+    pub control: Receiver<Control>,
+    /// Connections with output to flush at the end of the turn.
+    pub dirty: Vec<usize>,
+    /// Connections that still had input waiting when their read budget ran out.
+    pub more_input: Vec<usize>,
+    /// Output sink for sessions without a connection.
+    pub offline_out: Output,
+}
+
+impl IoThread {
+    /// Runs the event loop until shutdown.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let now = Instant::now();
+            let timeout = if self.more_input.is_empty() {
+                next_tick.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("io thread {}: poll failed: {e}", self.index);
+                    return;
+                }
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    continue;
+                }
+                let id = ev.token().0;
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.on_readable(id);
+                }
+                if ev.is_writable() {
+                    self.mark_dirty(id);
+                }
+            }
+            for id in std::mem::take(&mut self.more_input) {
+                self.on_readable(id);
+            }
+            if !self.drain_control() {
+                self.shutdown();
+                return;
+            }
+            self.drain_deliveries();
+            self.flush_dirty();
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick(now);
+                self.flush_dirty();
+                next_tick = now + TICK;
+            }
+        }
+    }
+
+    fn drain_control(&mut self) -> bool {
+        while let Ok(msg) = self.control.try_recv() {
+            match msg {
+                Control::NewConn(stream) => {
+                    self.add_conn(stream, None);
+                }
+                Control::Adopt(a) => self.adopt(*a),
+                Control::Shutdown => return false,
+            }
+        }
+        true
+    }
+
+    /// Registers a socket and returns its connection index.
+    pub fn add_conn(
+        &mut self,
+        mut stream: mio::net::TcpStream,
+        rbuf: Option<bytes::BytesMut>,
+    ) -> Option<usize> {
+        let id = self.conns.vacant_key();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), interest)
+        {
+            log::warn!("io thread {}: register failed: {e}", self.index);
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let mut conn = Conn::new(stream, Instant::now());
+        if let Some(b) = rbuf {
+            conn.rbuf = b;
+        }
+        let id2 = self.conns.insert(conn);
+        debug_assert_eq!(id, id2);
+        Some(id)
+    }
+
+    fn on_readable(&mut self, id: usize) {
+        let max = self.shared.cfg.mqtt.max_packet_size as usize;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Phase::Closing { .. } = conn.phase {
+            // Lingering close: discard input until the peer closes, so our last packet is not
+            // destroyed by a reset caused by unread data.
+            let state = conn.read_some(usize::MAX);
+            conn.rbuf.clear();
+            match state {
+                ReadState::Closed => self.close(id, None),
+                ReadState::MoreWaiting => self.more_input.push(id),
+                ReadState::Drained => {}
+            }
+            return;
+        }
+        let state = conn.read_some(max.saturating_add(8));
+        // Decode before acting on a close, so a DISCONNECT followed by FIN is honoured.
+        self.decode_input(id);
+        match state {
+            ReadState::Drained => {}
+            ReadState::Closed => return self.close(id, Some(LinkLoss::Network)),
+            // Every packet fits in max_packet_size, so a buffer this full always decodes
+            // something or fails: coming back next turn always makes progress.
+            ReadState::MoreWaiting => self.more_input.push(id),
+        }
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.shrink();
+        }
+    }
+
+    /// Decodes and handles every complete packet in the connection's read buffer.
+    fn decode_input(&mut self, id: usize) {
+        let max = self.shared.cfg.mqtt.max_packet_size;
+        loop {
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
+            if let Phase::Closing { .. } = conn.phase {
+                return;
+            }
+            let level = match conn.version {
+                None => peek_protocol_level(&conn.rbuf),
+                Some(_) => None,
+            };
+            match decode_packet(&mut conn.rbuf, conn.version, max) {
+                Ok(None) => return,
+                Ok(Some(packet)) => self.on_packet(id, packet),
+                Err(e) => return self.on_decode_error(id, e, level),
+            }
+            self.apply_actions(id);
+        }
+    }
+
+    fn on_decode_error(&mut self, id: usize, e: crate::protocol::DecodeError, level: Option<u8>) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        match conn.phase {
+            Phase::AwaitingConnect { .. } => {
+                log::debug!("connection {id}: refused before CONNECT: {e}");
+                if e.reason == ReasonCode::UNSUPPORTED_PROTOCOL_VERSION {
+                    // 3.1.1 [MQTT-3.1.2-2]: CONNACK 0x01; 5.0: CONNACK 0x84; in the format the
+                    // client's protocol level implies.
+                    write_refusal(refusal_version(level), e.reason, &mut conn.out.wire);
+                } else if level == Some(5) {
+                    write_refusal(ProtocolVersion::V5, e.reason, &mut conn.out.wire);
+                }
+                self.close_after_flush(id);
+            }
+            Phase::Attached { slot } => {
+                if let Some(s) = self.sessions.get_mut(slot as usize) {
+                    s.session.violation(e.reason, e.what, &mut conn.out);
+                }
+                self.apply_actions(id);
+            }
+            Phase::Closing { .. } => {}
+        }
+    }
+
+    fn on_packet(&mut self, id: usize, packet: Packet) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        match conn.phase {
+            Phase::AwaitingConnect { .. } => match packet {
+                Packet::Connect(c) => self.on_connect(id, c),
+                _ => self.close_after_flush(id),
+            },
+            Phase::Attached { slot } => {
+                let now = Instant::now();
+                if let Some(s) = self.sessions.get_mut(slot as usize) {
+                    s.session
+                        .handle(packet, &self.shared.cfg.mqtt, now, &mut conn.out);
+                }
+            }
+            Phase::Closing { .. } => {}
+        }
+    }
+
+    /// Carries out what the session asked for on connection `id`.
+    pub fn apply_actions(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if !conn.out.wire.is_empty() {
+            self.dirty.push(id);
+        }
+        if conn.out.actions.is_empty() {
+            return;
+        }
+        let actions = std::mem::take(&mut conn.out.actions);
+        let who = match conn.phase {
+            Phase::Attached { slot } => self.session_ref(slot),
+            _ => None,
+        };
+        let mut close = false;
+        for action in actions {
+            match action {
+                Action::Close => close = true,
+                other => self.route(who, other),
+            }
+        }
+        if close {
+            self.close_after_flush(id);
+        }
+    }
+
+    fn session_ref(&self, slot: u32) -> Option<SessionRef> {
+        self.sessions
+            .get(slot as usize)
+            .map(|s| s.session.session_ref())
+    }
+
+    /// Sends a session's router work to the shards.
+    pub fn route(&self, who: Option<SessionRef>, action: Action) {
+        match (action, who) {
+            (Action::Publish(msg), _) => self.shared.route_publish(msg),
+            (
+                Action::Subscribe {
+                    filter,
+                    entry,
+                    send_retained,
+                },
+                Some(session),
+            ) => self.shared.route_filter(&filter, || Command::Subscribe {
+                session,
+                filter: filter.clone(),
+                entry,
+                send_retained,
+            }),
+            (Action::Unsubscribe { filter }, Some(session)) => {
+                self.shared.route_filter(&filter, || Command::Unsubscribe {
+                    session,
+                    filter: filter.clone(),
+                })
+            }
+            _ => {}
+        }
+    }
+
+    fn drain_deliveries(&mut self) {
+        let now = Instant::now();
+        let cfg = self.shared.cfg.clone();
+        for d in self.deliveries.try_iter().take(DELIVERY_BUDGET) {
+            let Some(slot) = self.sessions.get_mut(d.to.slot as usize) else {
+                continue;
+            };
+            if slot.session.session_ref() != d.to {
+                continue;
+            }
+            let out = match slot.conn.and_then(|c| self.conns.get_mut(c)) {
+                Some(conn) => &mut conn.out,
+                None => &mut self.offline_out,
+            };
+            let was_empty = out.wire.is_empty();
+            let item = Queued {
+                msg: d.msg,
+                qos: d.qos,
+                retain: d.retain,
+                sub_ids: d.sub_ids,
+            };
+            slot.session.deliver(item, &cfg.mqtt, now, out);
+            if was_empty && !out.wire.is_empty() {
+                if let Some(c) = slot.conn {
+                    self.dirty.push(c);
+                }
+            }
+        }
+        if !self.deliveries.is_empty() {
+            let _ = self.shared.io[usize::from(self.index)].waker.wake();
+        }
+    }
+
+    fn mark_dirty(&mut self, id: usize) {
+        self.dirty.push(id);
+    }
+
+    fn flush_dirty(&mut self) {
+        let now = Instant::now();
+        while let Some(id) = self.dirty.pop() {
+            self.flush_one(id, now);
+        }
+    }
+
+    fn flush_one(&mut self, id: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        for _ in 0..4 {
+            if conn.flush().is_err() {
+                return self.close(id, Some(LinkLoss::Network));
+            }
+            if !conn.out.wire.is_empty() {
+                break;
+            }
+            // Buffer drained: let the session send what its window or the buffer held back.
+            let Phase::Attached { slot } = conn.phase else {
+                break;
+            };
+            let Some(s) = self.sessions.get_mut(slot as usize) else {
+                break;
+            };
+            s.session.pump(now, &mut conn.out);
+            if conn.out.wire.is_empty() {
+                break;
+            }
+        }
+        if let Phase::Closing {
+            since,
+            fin_sent: false,
+        } = conn.phase
+        {
+            if conn.out.wire.is_empty() {
+                let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                conn.phase = Phase::Closing {
+                    since,
+                    fin_sent: true,
+                };
+            }
+        }
+    }
+
+    /// Marks a connection to be closed once its output is written.
+    pub fn close_after_flush(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Phase::Attached { slot } = conn.phase {
+            self.detach_session(slot, None);
+        }
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !matches!(conn.phase, Phase::Closing { .. }) {
+                conn.phase = Phase::Closing {
+                    since: Instant::now(),
+                    fin_sent: false,
+                };
+            }
+        }
+        self.dirty.push(id);
+    }
+
+    /// Closes a connection now; the session (if any) is detached with `loss`.
+    pub fn close(&mut self, id: usize, loss: Option<LinkLoss>) {
+        let Some(conn) = self.conns.get(id) else {
+            return;
+        };
+        if let Phase::Attached { slot } = conn.phase {
+            self.detach_session(slot, loss);
+        }
+        if let Some(mut conn) = self.conns.remove(id) {
+            let _ = conn.flush();
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Detaches the session in `slot` from its connection; ends it if its expiry is 0.
+    pub fn detach_session(&mut self, slot: u32, loss: Option<LinkLoss>) {
+        let now = Instant::now();
+        let Some(s) = self.sessions.get_mut(slot as usize) else {
+            return;
+        };
+        let Some(cid) = s.conn.take() else { return };
+        let Some(conn) = self.conns.get_mut(cid) else {
+            return;
+        };
+        let ends = s.session.detach(loss, now, &mut conn.out);
+        conn.phase = Phase::Closing {
+            since: now,
+            fin_sent: false,
+        };
+        let who = Some(s.session.session_ref());
+        let actions = std::mem::take(&mut conn.out.actions);
+        if !conn.out.wire.is_empty() {
+            self.dirty.push(cid);
+        }
+        for a in actions {
+            if !matches!(a, Action::Close) {
+                self.route(who, a);
+            }
+        }
+        if ends {
+            self.end_session(slot);
+        }
+    }
+
+    /// Ends a session: removes its subscriptions from the router and forgets it.
+    pub fn end_session(&mut self, slot: u32) {
+        let Some(s) = self.sessions.remove(slot as usize) else {
+            return;
+        };
+        let who = s.session.session_ref();
+        for filter in s.session.filters() {
+            self.route(
+                Some(who),
+                Action::Unsubscribe {
+                    filter: filter.clone(),
+                },
+            );
+        }
+        let cid = s.session.client_id().clone();
+        if self.by_client.get(&cid) == Some(&slot) {
+            self.by_client.remove(&cid);
+        }
+        let mut reg = self.shared.registry.lock();
+        if reg.get(&cid) == Some(&who) {
+            reg.remove(&cid);
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        let timeout = self.shared.cfg.mqtt.connect_timeout;
+        let mut to_close = Vec::new();
+        for (id, conn) in self.conns.iter_mut() {
+            match conn.phase {
+                Phase::AwaitingConnect { since }
+                    if now.saturating_duration_since(since) >= timeout =>
+                {
+                    to_close.push(id)
+                }
+                Phase::Closing { since, .. } if now.saturating_duration_since(since) >= LINGER => {
+                    to_close.push(id)
+                }
+                Phase::Attached { slot } => {
+                    if let Some(s) = self.sessions.get_mut(slot as usize) {
+                        s.session.on_tick(now, &mut conn.out);
+                        if !conn.out.actions.is_empty() || !conn.out.wire.is_empty() {
+                            self.dirty.push(id);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for id in to_close {
+            self.close(id, None);
+        }
+        let ids: Vec<usize> = self.dirty.clone();
+        for id in ids {
+            self.apply_actions(id);
+        }
+        let expired: Vec<u32> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conn.is_none() && s.session.is_expired(now))
+            .map(|(slot, _)| slot as u32)
+            .collect();
+        for slot in expired {
+            self.end_session(slot);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let ids: Vec<usize> = self.conns.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.close(id, Some(LinkLoss::Shutdown));
+        }
+    }
+}

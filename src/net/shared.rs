@@ -1,0 +1,112 @@
+//! State shared by every I/O thread: configuration, the session registry and the channels to the
+//! router shards and to the other I/O threads.
+//!
+//! Owns: [`Shared`] and [`Control`]. The registry is the only lock on a connection's path, and it is
+//! taken only while a CONNECT is being placed, never across I/O. Must not touch: sockets' contents.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use crossbeam_channel::Sender;
+use mio::net::TcpStream;
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::message::SessionRef;
+use crate::protocol::Connect;
+use crate::router::hash::FastMap;
+use crate::router::shard::{shard_of_filter, shard_of_topic, Command};
+use crate::session::connect::Admitted;
+
+/// Messages to an I/O thread other than deliveries.
+pub enum Control {
+    /// A freshly accepted connection.
+    NewConn(TcpStream),
+    /// A connection whose CONNECT names a session this thread owns.
+    Adopt(Box<Adopted>),
+    /// Disconnect everyone and exit.
+    Shutdown,
+}
+
+/// A connection handed over after its CONNECT was admitted elsewhere.
+pub struct Adopted {
+    /// The socket, deregistered from its first poll.
+    pub stream: TcpStream,
+    /// Bytes read after the CONNECT.
+    pub rbuf: BytesMut,
+    /// The decoded CONNECT.
+    pub connect: Box<Connect>,
+    /// Its admission.
+    pub admitted: Admitted,
+    /// How many times it has been handed over; bounded so a racing registry cannot bounce it forever.
+    pub hops: u8,
+}
+
+/// One I/O thread's inbox.
+#[derive(Clone)]
+pub struct IoHandle {
+    /// Control messages.
+    pub tx: Sender<Control>,
+    /// Wakes the thread's poll.
+    pub waker: Arc<mio::Waker>,
+}
+
+impl IoHandle {
+    /// Sends a control message and wakes the thread.
+    pub fn send(&self, msg: Control) {
+        if self.tx.send(msg).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                log::warn!("waking an I/O thread failed: {e}");
+            }
+        }
+    }
+}
+
+/// Everything the I/O threads share.
+pub struct Shared {
+    /// Validated configuration.
+    pub cfg: Arc<Config>,
+    /// Client identifier -> where its session lives.
+    pub registry: Mutex<FastMap<Arc<str>, SessionRef>>,
+    /// Command channels of the router shards (bounded: a full shard slows its publishers).
+    pub router: Vec<Sender<Command>>,
+    /// Inboxes of the I/O threads.
+    pub io: Vec<IoHandle>,
+    /// Open client connections, for `max_connections`.
+    pub connections: AtomicUsize,
+    /// Counter for assigned client identifiers (32 bits: fine on MIPS, unique enough with the salt).
+    pub next_assigned: AtomicU32,
+    /// Per-process salt so assigned identifiers differ across restarts.
+    pub salt: u32,
+    /// Set when the broker is stopping.
+    pub stopping: AtomicBool,
+}
+
+impl Shared {
+    /// A broker-unique client identifier for a client that sent an empty one.
+    pub fn assign_client_id(&self) -> String {
+        let n = self.next_assigned.fetch_add(1, Ordering::Relaxed);
+        format!("picomq-{:08x}-{n}", self.salt)
+    }
+
+    /// Routes a publish to its topic's shard.
+    pub fn route_publish(&self, msg: crate::message::SharedMessage) {
+        let shard = shard_of_topic(&msg.topic, self.router.len());
+        let _ = self.router[shard].send(Command::Publish(msg));
+    }
+
+    /// Sends a (un)subscribe to every shard that must hold the filter.
+    pub fn route_filter(&self, filter: &str, mut make: impl FnMut() -> Command) {
+        match shard_of_filter(filter, self.router.len()) {
+            Some(s) => {
+                let _ = self.router[s].send(make());
+            }
+            None => {
+                for tx in &self.router {
+                    let _ = tx.send(make());
+                }
+            }
+        }
+    }
+}

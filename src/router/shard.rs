@@ -1,0 +1,209 @@
+//! One router shard: subscriptions and retained messages for the topics whose first level hashes
+//! to it, and the fan-out of each published message to matching sessions.
+//!
+//! Sharding scheme: a topic name belongs to the shard chosen by hashing its first level. A filter
+//! whose first level is literal lives only in that level's shard; a filter whose first level is a
+//! wildcard (`+/...`, `#`) is installed in every shard. So every filter that can match a topic is in
+//! the topic's shard, which makes one shard's answer complete: overlapping subscriptions of one
+//! session are merged there, and publishes to one topic stay in order because they all cross the
+//! same channel. Retained messages live in their topic's shard; a subscribe with a leading wildcard
+//! asks every shard for its retained matches.
+//!
+//! Owns: [`Shard`], the shard-selection functions and the command/delivery types. Must not touch:
+//! sessions, QoS flows or sockets; the thread loop is in `worker.rs`.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::message::{SessionRef, SharedMessage, SubEntry, SubIds};
+use crate::protocol::QoS;
+
+use super::hash::FastHasher;
+use super::retained::RetainedStore;
+use super::trie::SubscriptionTrie;
+
+/// Work for a shard.
+#[derive(Debug)]
+pub enum Command {
+    /// Add or replace a subscription; deliver matching retained messages if asked.
+    Subscribe {
+        /// The subscribing session.
+        session: SessionRef,
+        /// Validated, non-shared filter.
+        filter: Arc<str>,
+        /// Options and identifier.
+        entry: SubEntry,
+        /// Whether to deliver retained messages that match.
+        send_retained: bool,
+    },
+    /// Remove a subscription.
+    Unsubscribe {
+        /// The session.
+        session: SessionRef,
+        /// The filter.
+        filter: Arc<str>,
+    },
+    /// Route a message (and store/clear it as retained if flagged).
+    Publish(SharedMessage),
+}
+
+/// A message for one session, sent to the I/O thread that owns it.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Recipient.
+    pub to: SessionRef,
+    /// The shared message.
+    pub msg: SharedMessage,
+    /// QoS for this subscriber: min(published, granted).
+    pub qos: QoS,
+    /// RETAIN flag as the subscriber must see it.
+    pub retain: bool,
+    /// Subscription identifiers of the matching subscriptions.
+    pub sub_ids: SubIds,
+}
+
+/// The shard a topic name belongs to.
+pub fn shard_of_topic(topic: &str, shards: usize) -> usize {
+    let first = topic.split('/').next().unwrap_or("");
+    let mut h = FastHasher::default();
+    first.hash(&mut h);
+    (h.finish() % shards.max(1) as u64) as usize
+}
+
+/// The shard a filter belongs to, or `None` when it starts with a wildcard and so belongs to all.
+pub fn shard_of_filter(filter: &str, shards: usize) -> Option<usize> {
+    let first = filter.split('/').next().unwrap_or("");
+    if first == "+" || first == "#" {
+        None
+    } else {
+        Some(shard_of_topic(filter, shards))
+    }
+}
+
+/// One shard's state.
+#[derive(Default)]
+pub struct Shard {
+    subs: SubscriptionTrie<SessionRef, SubEntry>,
+    retained: RetainedStore<SharedMessage>,
+    scratch: Vec<(SessionRef, SubEntry)>,
+}
+
+impl Shard {
+    /// An empty shard.
+    pub fn new() -> Shard {
+        Shard::default()
+    }
+
+    /// Number of subscriptions held.
+    pub fn subscriptions(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Number of retained messages held.
+    pub fn retained(&self) -> usize {
+        self.retained.len()
+    }
+
+    /// Applies one command, calling `emit` for each delivery it produces.
+    pub fn handle(&mut self, cmd: Command, now: Instant, emit: &mut impl FnMut(Delivery)) {
+        match cmd {
+            Command::Subscribe {
+                session,
+                filter,
+                entry,
+                send_retained,
+            } => {
+                self.subs.insert(&filter, session, entry);
+                if send_retained {
+                    self.send_retained(session, &filter, entry, now, emit);
+                }
+            }
+            Command::Unsubscribe { session, filter } => {
+                self.subs.remove(&filter, session);
+            }
+            Command::Publish(msg) => {
+                if msg.retain {
+                    if msg.payload.is_empty() {
+                        self.retained.remove(&msg.topic);
+                    } else {
+                        self.retained.insert(&msg.topic, msg.clone());
+                    }
+                }
+                self.fan_out(&msg, emit);
+            }
+        }
+    }
+
+    fn send_retained(
+        &self,
+        to: SessionRef,
+        filter: &str,
+        entry: SubEntry,
+        now: Instant,
+        emit: &mut impl FnMut(Delivery),
+    ) {
+        self.retained.for_each_match(filter, |_, msg| {
+            if msg.is_expired(now) {
+                return;
+            }
+            let sub_ids = entry.id.map_or(SubIds::None, SubIds::One);
+            let qos = msg.qos.min(entry.options.qos);
+            emit(Delivery {
+                to,
+                msg: msg.clone(),
+                qos,
+                retain: true,
+                sub_ids,
+            });
+        });
+    }
+
+    fn fan_out(&mut self, msg: &SharedMessage, emit: &mut impl FnMut(Delivery)) {
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        self.subs.for_each_match(&msg.topic, |who, entry| {
+            if !(entry.options.no_local && msg.origin == Some(who)) {
+                scratch.push((who, *entry));
+            }
+        });
+        if scratch.len() > 1 {
+            scratch.sort_unstable_by_key(|(who, _)| *who);
+        }
+        let mut i = 0;
+        while i < scratch.len() {
+            let (to, first) = scratch[i];
+            let mut j = i + 1;
+            while j < scratch.len() && scratch[j].0 == to {
+                j += 1;
+            }
+            let group = &scratch[i..j];
+            // Overlapping subscriptions of one session: one copy at the highest QoS, carrying every
+            // subscription identifier (MQTT 5.0 section 3.3.4).
+            let granted = group
+                .iter()
+                .map(|(_, e)| e.options.qos)
+                .max()
+                .unwrap_or(first.options.qos);
+            let keep_retain = group.iter().any(|(_, e)| e.options.retain_as_published);
+            let sub_ids = collect_ids(group);
+            emit(Delivery {
+                to,
+                msg: msg.clone(),
+                qos: msg.qos.min(granted),
+                retain: msg.retain && keep_retain,
+                sub_ids,
+            });
+            i = j;
+        }
+    }
+}
+
+fn collect_ids(group: &[(SessionRef, SubEntry)]) -> SubIds {
+    let mut ids = group.iter().filter_map(|(_, e)| e.id);
+    match (ids.next(), ids.next()) {
+        (None, _) => SubIds::None,
+        (Some(a), None) => SubIds::One(a),
+        (Some(_), Some(_)) => SubIds::Many(group.iter().filter_map(|(_, e)| e.id).collect()),
+    }
+}

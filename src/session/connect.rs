@@ -1,0 +1,135 @@
+//! CONNECT admission: the rules a CONNECT must pass before a session is looked up or created.
+//!
+//! Owns: protocol-level checks, client identifier rules per version, will checks, and the CONNACK
+//! that refuses a client. Must not touch: the session registry, takeover or authentication (the I/O
+//! layer does those after these checks pass).
+
+use crate::config::MqttConfig;
+use crate::protocol::topic::validate_topic_name;
+use crate::protocol::{ConnAck, Connect, Packet, Properties, ProtocolVersion, QoS, ReasonCode};
+
+use super::outbuf::OutBuf;
+
+/// MQTT 3.1 limits client identifiers to 23 characters (3.1 section 3.1, "Client Identifier").
+pub const V31_MAX_CLIENT_ID: usize = 23;
+
+/// A CONNECT that passed admission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// The client identifier to use: the client's own, or one the broker assigned.
+    pub client_id: String,
+    /// True when the broker assigned `client_id` (v5 then returns it in CONNACK).
+    pub assigned: bool,
+}
+
+/// Why a CONNECT was refused, and whether a CONNACK is owed before closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Reason code (v5) or its 3.1.1 return-code equivalent.
+    pub reason: ReasonCode,
+    /// False when the spec says to just close (a malformed will in 3.1.1).
+    pub send_connack: bool,
+}
+
+/// Checks a decoded CONNECT against the spec and our config. `assign_id` is called only when the
+/// client sent an empty identifier that we accept; it must return a broker-unique identifier.
+pub fn admit(
+    connect: &Connect,
+    cfg: &MqttConfig,
+    assign_id: impl FnOnce() -> String,
+) -> Result<Admitted, Refusal> {
+    let refuse = |reason| {
+        Err(Refusal {
+            reason,
+            send_connack: true,
+        })
+    };
+    let id_len = connect.client_id.chars().count();
+    if connect.protocol == ProtocolVersion::V31 && (id_len == 0 || id_len > V31_MAX_CLIENT_ID) {
+        return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+    }
+    if id_len > cfg.max_client_id_len {
+        return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+    }
+    if let Some(will) = &connect.will {
+        if validate_topic_name(&will.topic, cfg.max_topic_levels).is_err() {
+            if !connect.protocol.is_v5() {
+                return Err(Refusal {
+                    reason: ReasonCode::TOPIC_NAME_INVALID,
+                    send_connack: false,
+                });
+            }
+            return refuse(ReasonCode::TOPIC_NAME_INVALID);
+        }
+        if will.qos > cfg.max_qos {
+            return refuse(ReasonCode::QOS_NOT_SUPPORTED);
+        }
+        if will.retain && !cfg.retain_available {
+            return refuse(ReasonCode::RETAIN_NOT_SUPPORTED);
+        }
+    }
+    if connect.properties.authentication_method.is_some() {
+        // Enhanced authentication is not offered yet: MQTT 5.0 section 4.12 says to refuse an
+        // unknown method with 0x8C.
+        return refuse(ReasonCode::BAD_AUTHENTICATION_METHOD);
+    }
+    if !connect.client_id.is_empty() {
+        return Ok(Admitted {
+            client_id: connect.client_id.clone(),
+            assigned: false,
+        });
+    }
+    // Empty identifier: 3.1.1 allows it only with a clean session [MQTT-3.1.3-7, -8]; 5.0 always
+    // allows it and the server assigns one [MQTT-3.1.3-6].
+    let allowed = cfg.allow_empty_client_id && (connect.protocol.is_v5() || connect.clean_start);
+    if !allowed {
+        return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+    }
+    Ok(Admitted {
+        client_id: assign_id(),
+        assigned: true,
+    })
+}
+
+/// Writes the CONNACK that refuses a client (the caller closes the connection after flushing).
+/// [MQTT-3.2.2-6] session present must be 0 with a non-zero return code.
+pub fn write_refusal(version: ProtocolVersion, reason: ReasonCode, out: &mut OutBuf) {
+    let ack = ConnAck {
+        session_present: false,
+        reason,
+        properties: Properties::default(),
+    };
+    out.packet(&Packet::ConnAck(ack), version);
+}
+
+/// Reads the protocol level byte of a CONNECT at the front of `buf` without decoding it, so a
+/// CONNECT with an unsupported level can be refused in the format its sender will understand.
+/// Returns `None` when the bytes are not a CONNECT or are too short.
+pub fn peek_protocol_level(buf: &[u8]) -> Option<u8> {
+    if buf.first()? >> 4 != 1 {
+        return None;
+    }
+    let mut i = 1;
+    while buf.get(i)? & 0x80 != 0 {
+        i += 1;
+        if i > 4 {
+            return None;
+        }
+    }
+    let name_len = u16::from_be_bytes([*buf.get(i + 1)?, *buf.get(i + 2)?]) as usize;
+    buf.get(i + 3 + name_len).copied()
+}
+
+/// The CONNACK format a refused client with this protocol level understands: 5.0 for level 5 and
+/// anything newer, 3.1.1 otherwise.
+pub fn refusal_version(level: Option<u8>) -> ProtocolVersion {
+    match level {
+        Some(l) if l >= 5 => ProtocolVersion::V5,
+        _ => ProtocolVersion::V311,
+    }
+}
+
+/// The QoS actually granted for a requested one.
+pub fn grant_qos(requested: QoS, cfg: &MqttConfig) -> QoS {
+    requested.min(cfg.max_qos)
+}

@@ -1,0 +1,297 @@
+//! Outbound message flow of one session: the QoS 1/2 inflight window and the queue behind it.
+//!
+//! Owns: packet identifier allocation, the inflight table in send order, the bounded queue with its
+//! full-queue policy, and the retransmission set on reconnect. Must not touch: encoding details
+//! beyond handing `OutBuf` a PUBLISH, and anything about the inbound direction.
+//!
+//! Full-queue policy: when a client's queue holds `max_queued_messages` or `max_queued_bytes`, a new
+//! QoS 0 message is dropped; a new QoS 1/2 message first evicts the oldest queued QoS 0 message and is
+//! dropped only if there is none. Drops are counted in [`Outbound::dropped`].
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::config::MqttConfig;
+use crate::message::{SharedMessage, SubIds};
+use crate::protocol::{Packet, Properties, ProtocolVersion, PubResponse, QoS};
+
+use super::outbuf::{OutBuf, PublishHead};
+
+/// Above this many unwritten bytes a session stops writing into its connection's buffer and queues
+/// instead, so one slow reader holds at most this much encoded data plus its bounded queue.
+pub const WIRE_HIGH_WATER: usize = 256 * 1024;
+
+/// A message waiting for a window slot or a connection.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// The shared message.
+    pub msg: SharedMessage,
+    /// QoS granted to this subscriber.
+    pub qos: QoS,
+    /// RETAIN flag as this subscriber must see it.
+    pub retain: bool,
+    /// Subscription identifiers to send with it (v5).
+    pub sub_ids: SubIds,
+}
+
+/// Where an outbound QoS 1/2 message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    AwaitPubAck,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    AwaitPubRec,
+    /// PUBREL sent, waiting for PUBCOMP.
+    AwaitPubComp,
+}
+
+#[derive(Debug, Clone)]
+struct Inflight {
+    id: u16,
+    stage: Stage,
+    item: Queued,
+}
+
+/// What a connected link allows us to send.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkLimits {
+    /// Protocol version of the connection.
+    pub version: ProtocolVersion,
+    /// Most unacknowledged QoS 1/2 messages (our config and the client's Receive Maximum).
+    pub window: u16,
+    /// Largest packet the client accepts.
+    pub max_packet: u32,
+}
+
+/// The outbound side of a session.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    inflight: VecDeque<Inflight>,
+    queue: VecDeque<Queued>,
+    queued_bytes: usize,
+    last_id: u16,
+    /// Messages dropped by the full-queue policy, expiry or the client's Maximum Packet Size.
+    pub dropped: u64,
+}
+
+impl Outbound {
+    /// Messages waiting behind the window.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Messages sent and not yet fully acknowledged.
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Offers one message: sent at once when the link, the window and the write buffer allow,
+    /// otherwise queued under the full-queue policy. Offline sessions drop QoS 0 (as Mosquitto does).
+    pub fn offer(
+        &mut self,
+        item: Queued,
+        link: Option<LinkLimits>,
+        cfg: &MqttConfig,
+        now: Instant,
+        out: &mut OutBuf,
+    ) {
+        match link {
+            None if item.qos == QoS::AtMostOnce => self.dropped += 1,
+            Some(l) if self.queue.is_empty() && self.can_send(&item, l, out) => {
+                self.send(item, l, now, out)
+            }
+            _ => self.enqueue(item, cfg),
+        }
+    }
+
+    fn can_send(&self, item: &Queued, link: LinkLimits, out: &OutBuf) -> bool {
+        out.len() < WIRE_HIGH_WATER
+            && (item.qos == QoS::AtMostOnce || self.inflight.len() < usize::from(link.window))
+    }
+
+    fn enqueue(&mut self, item: Queued, cfg: &MqttConfig) {
+        let cost = item.msg.cost();
+        let full = |o: &Outbound| {
+            o.queue.len() >= cfg.max_queued_messages || o.queued_bytes + cost > cfg.max_queued_bytes
+        };
+        if full(self) {
+            if item.qos == QoS::AtMostOnce {
+                self.dropped += 1;
+                return;
+            }
+            while full(self) {
+                let Some(pos) = self.queue.iter().position(|q| q.qos == QoS::AtMostOnce) else {
+                    self.dropped += 1;
+                    return;
+                };
+                if let Some(old) = self.queue.remove(pos) {
+                    self.queued_bytes -= old.msg.cost();
+                }
+                self.dropped += 1;
+            }
+        }
+        self.queued_bytes += cost;
+        self.queue.push_back(item);
+    }
+
+    /// Sends queued messages while the window and the write buffer allow; call after an ack, after
+    /// the buffer drained, and after a reconnect.
+    pub fn pump(&mut self, link: LinkLimits, now: Instant, out: &mut OutBuf) {
+        while let Some(front) = self.queue.front() {
+            if !self.can_send(front, link, out) {
+                break;
+            }
+            let Some(item) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued_bytes -= item.msg.cost();
+            self.send(item, link, now, out);
+        }
+    }
+
+    fn send(&mut self, item: Queued, link: LinkLimits, now: Instant, out: &mut OutBuf) {
+        if item.msg.is_expired(now) {
+            self.dropped += 1;
+            return;
+        }
+        let id = match item.qos {
+            QoS::AtMostOnce => None,
+            _ => Some(self.next_id()),
+        };
+        if !write_publish(&item, id, false, link, now, out) {
+            // Larger than the client accepts: MQTT 5.0 [MQTT-3.1.2-25] says to discard it as if it
+            // had been delivered.
+            self.dropped += 1;
+            return;
+        }
+        if let Some(id) = id {
+            let stage = match item.qos {
+                QoS::AtLeastOnce => Stage::AwaitPubAck,
+                _ => Stage::AwaitPubRec,
+            };
+            self.inflight.push_back(Inflight { id, stage, item });
+        }
+    }
+
+    fn next_id(&mut self) -> u16 {
+        // The window is at most 65535 and an id is only allocated below it, so a free id exists.
+        loop {
+            self.last_id = self.last_id.checked_add(1).unwrap_or(1);
+            let id = self.last_id;
+            if !self.inflight.iter().any(|f| f.id == id) {
+                return id;
+            }
+        }
+    }
+
+    fn position(&self, id: u16, stage: Stage) -> Option<usize> {
+        self.inflight
+            .iter()
+            .position(|f| f.id == id && f.stage == stage)
+    }
+
+    /// PUBACK received. Returns false if no QoS 1 message was waiting for it.
+    pub fn on_puback(&mut self, id: u16) -> bool {
+        self.position(id, Stage::AwaitPubAck)
+            .and_then(|pos| self.inflight.remove(pos))
+            .is_some()
+    }
+
+    /// PUBREC received: answers PUBREL, or forgets the message if the client refused it
+    /// (reason >= 0x80). Returns false if no QoS 2 message was waiting for it.
+    pub fn on_pubrec(
+        &mut self,
+        id: u16,
+        failed: bool,
+        version: ProtocolVersion,
+        out: &mut OutBuf,
+    ) -> bool {
+        let Some(pos) = self.position(id, Stage::AwaitPubRec) else {
+            return false;
+        };
+        if failed {
+            self.inflight.remove(pos);
+        } else {
+            self.inflight[pos].stage = Stage::AwaitPubComp;
+            out.packet(&Packet::PubRel(PubResponse::ok(id)), version);
+        }
+        true
+    }
+
+    /// PUBCOMP received. Returns false if nothing was waiting for it.
+    pub fn on_pubcomp(&mut self, id: u16) -> bool {
+        self.position(id, Stage::AwaitPubComp)
+            .and_then(|pos| self.inflight.remove(pos))
+            .is_some()
+    }
+
+    /// After a reconnect: resend every unacknowledged PUBLISH with DUP set and every PUBREL, in the
+    /// original order [MQTT-4.4.0-1].
+    pub fn resend_inflight(&mut self, link: LinkLimits, now: Instant, out: &mut OutBuf) {
+        for f in &self.inflight {
+            match f.stage {
+                Stage::AwaitPubComp => {
+                    out.packet(&Packet::PubRel(PubResponse::ok(f.id)), link.version)
+                }
+                _ => {
+                    write_publish(&f.item, Some(f.id), true, link, now, out);
+                }
+            }
+        }
+    }
+
+    /// Everything still held, for moving unacknowledged messages elsewhere or for tests.
+    pub fn drain_all(&mut self) -> Vec<Queued> {
+        self.queued_bytes = 0;
+        let inflight = self.inflight.drain(..).map(|f| f.item);
+        inflight.chain(self.queue.drain(..)).collect()
+    }
+}
+
+/// Encodes one PUBLISH for a subscriber. Returns false (writing nothing) when it would exceed the
+/// client's Maximum Packet Size.
+fn write_publish(
+    item: &Queued,
+    id: Option<u16>,
+    dup: bool,
+    link: LinkLimits,
+    now: Instant,
+    out: &mut OutBuf,
+) -> bool {
+    use crate::protocol::encode::publish_header_len;
+    let msg = &item.msg;
+    let mut extra: Option<Properties> = None;
+    if link.version.is_v5() && (!item.sub_ids.as_slice().is_empty() || msg.expires_at.is_some()) {
+        // Per-subscriber properties: the only case that copies the message's property set.
+        let mut p = msg.properties.clone();
+        p.subscription_identifiers
+            .extend_from_slice(item.sub_ids.as_slice());
+        if let Some(at) = msg.expires_at {
+            let left = at.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            p.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
+        }
+        extra = Some(p);
+    }
+    let properties = extra.as_ref().unwrap_or(&msg.properties);
+    let size = publish_header_len(
+        item.qos,
+        &msg.topic,
+        properties,
+        msg.payload.len(),
+        link.version,
+    ) + msg.payload.len();
+    if size > link.max_packet as usize {
+        return false;
+    }
+    let head = PublishHead {
+        dup,
+        qos: item.qos,
+        retain: item.retain,
+        topic: &msg.topic,
+        packet_id: id,
+        properties,
+    };
+    out.publish(&head, &msg.payload, link.version);
+    true
+}

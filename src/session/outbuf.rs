@@ -1,0 +1,154 @@
+//! The bytes a connection still has to write, as a queue of chunks.
+//!
+//! Owns: [`OutBuf`]. Small pieces (acks, PUBLISH headers, small payloads) are copied into one growing
+//! tail buffer; large payloads are queued as shared `Bytes` chunks so fan-out never copies them per
+//! subscriber. The I/O layer drains it with vectored writes. Must not touch: sockets (it only hands
+//! out `IoSlice`s and is told how many bytes were written).
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::protocol::encode::{encode_packet, encode_publish_header};
+use crate::protocol::{Packet, Properties, ProtocolVersion, QoS};
+
+/// Payloads at least this long are queued by reference instead of copied into the tail.
+const SHARE_THRESHOLD: usize = 512;
+/// An emptied tail larger than this is freed, so idle connections hold no big buffers.
+const IDLE_TAIL_CAPACITY: usize = 4096;
+
+/// Pending output of one connection. Bytes in `chunks` come before the bytes in `tail`.
+#[derive(Debug, Default)]
+pub struct OutBuf {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    len: usize,
+}
+
+/// The per-subscriber parts of an outgoing PUBLISH.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishHead<'a> {
+    /// DUP flag.
+    pub dup: bool,
+    /// QoS of this transmission.
+    pub qos: QoS,
+    /// RETAIN flag as this subscriber sees it.
+    pub retain: bool,
+    /// Topic name.
+    pub topic: &'a str,
+    /// Packet identifier (QoS 1/2 only).
+    pub packet_id: Option<u16>,
+    /// v5 properties (ignored for 3.1.1).
+    pub properties: &'a Properties,
+}
+
+impl OutBuf {
+    /// An empty buffer; allocates nothing until something is written.
+    pub fn new() -> OutBuf {
+        OutBuf::default()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends one encoded control packet.
+    pub fn packet(&mut self, packet: &Packet, version: ProtocolVersion) {
+        let before = self.tail.len();
+        encode_packet(packet, version, &mut self.tail);
+        self.len += self.tail.len() - before;
+    }
+
+    /// Appends a PUBLISH whose payload is shared: the header is encoded here, the payload is either
+    /// copied (small) or queued by reference (large).
+    pub fn publish(&mut self, head: &PublishHead<'_>, payload: &Bytes, version: ProtocolVersion) {
+        let before = self.tail.len();
+        encode_publish_header(
+            head.dup,
+            head.qos,
+            head.retain,
+            head.topic,
+            head.packet_id,
+            head.properties,
+            payload.len(),
+            version,
+            &mut self.tail,
+        );
+        self.len += self.tail.len() - before + payload.len();
+        if payload.len() < SHARE_THRESHOLD {
+            self.tail.extend_from_slice(payload);
+        } else {
+            if !self.tail.is_empty() {
+                self.chunks.push_back(self.tail.split().freeze());
+            }
+            self.chunks.push_back(payload.clone());
+        }
+    }
+
+    /// Fills `dst` with slices of the pending bytes, in order; returns how many were filled.
+    pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for chunk in self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(std::iter::once(&self.tail[..]))
+        {
+            if n == dst.len() {
+                break;
+            }
+            if !chunk.is_empty() {
+                dst[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Drops the first `n` bytes after they were written.
+    pub fn consume(&mut self, mut n: usize) {
+        self.len -= n.min(self.len);
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(front) if front.len() <= n => {
+                    n -= front.len();
+                    self.chunks.pop_front();
+                }
+                Some(front) => {
+                    front.advance(n);
+                    n = 0;
+                }
+                None => {
+                    let k = n.min(self.tail.len());
+                    self.tail.advance(k);
+                    n = 0;
+                }
+            }
+        }
+        if self.len == 0 {
+            self.tail.clear();
+            if self.tail.capacity() > IDLE_TAIL_CAPACITY {
+                self.tail = BytesMut::new();
+            }
+        }
+    }
+
+    /// Takes all pending bytes as one contiguous buffer (tests and simulations).
+    pub fn take_all(&mut self) -> BytesMut {
+        let mut all = BytesMut::with_capacity(self.len);
+        for c in self.chunks.drain(..) {
+            all.extend_from_slice(&c);
+        }
+        all.extend_from_slice(&self.tail);
+        self.tail = BytesMut::new();
+        self.len = 0;
+        all
+    }
+}

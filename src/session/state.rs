@@ -1,0 +1,591 @@
+//! The per-client session state machine (sans-IO).
+//!
+//! Owns: one client's session — its subscriptions, outbound flow ([`Outbound`]), inbound QoS 2
+//! state, session expiry — and the [`Link`] to the network connection currently attached to it
+//! (protocol version, keep-alive, will, topic aliases, the client's limits). Inputs are decoded
+//! packets, deliveries from the router and `now`; outputs are bytes in an [`OutBuf`] and
+//! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::MqttConfig;
+use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
+use crate::protocol::topic::{validate_topic_filter, validate_topic_name};
+use crate::protocol::{
+    ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
+    Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+
+use super::connect::grant_qos;
+use super::outbound::{LinkLimits, Outbound, Queued};
+use super::outbuf::OutBuf;
+
+/// What the I/O layer must do on behalf of a session.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Route a message (a client PUBLISH or a will) to the router.
+    Publish(SharedMessage),
+    /// Add or replace a subscription in the router; `send_retained` asks for matching retained
+    /// messages to be delivered.
+    Subscribe {
+        /// Validated topic filter.
+        filter: Arc<str>,
+        /// Options and identifier.
+        entry: SubEntry,
+        /// Whether to deliver retained messages now.
+        send_retained: bool,
+    },
+    /// Remove a subscription from the router.
+    Unsubscribe {
+        /// The filter to remove.
+        filter: Arc<str>,
+    },
+    /// Close the connection once the output buffer is written.
+    Close,
+}
+
+/// The output side of every session call.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Bytes for the attached connection.
+    pub wire: OutBuf,
+    /// Work for the I/O layer, in order.
+    pub actions: Vec<Action>,
+}
+
+/// The network connection currently attached to a session.
+#[derive(Debug)]
+struct Link {
+    version: ProtocolVersion,
+    /// Keep-alive as granted, 0 = none.
+    keep_alive: u16,
+    last_rx: Instant,
+    will: Option<Box<LastWill>>,
+    limits: LinkLimits,
+    /// Inbound topic aliases (v5), index = alias - 1.
+    aliases: Vec<Option<Box<str>>>,
+    /// Whether the client allows reason strings (Request Problem Information).
+    problem_info: bool,
+    /// Set once the session asked for the connection to close; later input is ignored.
+    closing: bool,
+}
+
+/// One client's session.
+#[derive(Debug)]
+pub struct Session {
+    client_id: Arc<str>,
+    me: SessionRef,
+    subscriptions: HashMap<Arc<str>, SubEntry>,
+    outbound: Outbound,
+    /// Inbound QoS 2 packet ids received and not yet released (PUBREC sent, PUBREL awaited).
+    awaiting_rel: Vec<u16>,
+    /// Session Expiry Interval in seconds (0 = ends with the connection, u32::MAX = never).
+    expiry: u32,
+    link: Option<Link>,
+    detached_at: Option<Instant>,
+}
+
+/// Why a link went away without the session asking for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkLoss {
+    /// The socket closed or failed.
+    Network,
+    /// Another connection with the same client id took over [MQTT-3.1.4-3].
+    TakenOver,
+    /// The broker is shutting down.
+    Shutdown,
+}
+
+impl Session {
+    /// A fresh session with no connection attached.
+    pub fn new(client_id: Arc<str>, me: SessionRef) -> Session {
+        Session {
+            client_id,
+            me,
+            subscriptions: HashMap::new(),
+            outbound: Outbound::default(),
+            awaiting_rel: Vec::new(),
+            expiry: 0,
+            link: None,
+            detached_at: None,
+        }
+    }
+
+    /// The client identifier.
+    pub fn client_id(&self) -> &Arc<str> {
+        &self.client_id
+    }
+
+    /// This session's address in the broker.
+    pub fn session_ref(&self) -> SessionRef {
+        self.me
+    }
+
+    /// Whether a connection is attached.
+    pub fn is_connected(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The outbound flow, for counters and tests.
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
+    /// The filters subscribed, for cleanup when the session ends.
+    pub fn filters(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.subscriptions.keys()
+    }
+
+    /// Attaches an admitted CONNECT: writes CONNACK, then resends unacknowledged messages and
+    /// delivers what was queued while offline.
+    pub fn attach(
+        &mut self,
+        connect: &Connect,
+        assigned_id: bool,
+        session_present: bool,
+        cfg: &MqttConfig,
+        now: Instant,
+        out: &mut Output,
+    ) {
+        let v = connect.protocol;
+        let p = &connect.properties;
+        let mut ack = Properties::default();
+        let mut keep_alive = connect.keep_alive;
+        if v.is_v5() {
+            self.expiry = p
+                .session_expiry_interval
+                .unwrap_or(0)
+                .min(cfg.max_session_expiry);
+            if Some(self.expiry) != p.session_expiry_interval.or(Some(0)) {
+                ack.session_expiry_interval = Some(self.expiry);
+            }
+            if cfg.max_keepalive > 0 && (keep_alive == 0 || keep_alive > cfg.max_keepalive) {
+                keep_alive = cfg.max_keepalive;
+                ack.server_keep_alive = Some(keep_alive);
+            }
+            ack.receive_maximum = Some(cfg.receive_maximum);
+            ack.maximum_packet_size = Some(cfg.max_packet_size);
+            ack.topic_alias_maximum = Some(cfg.topic_alias_maximum).filter(|&m| m > 0);
+            ack.retain_available = (!cfg.retain_available).then_some(0);
+            ack.maximum_qos = (cfg.max_qos < QoS::ExactlyOnce).then_some(cfg.max_qos.as_u8());
+            ack.shared_subscription_available = Some(0);
+            if assigned_id {
+                ack.assigned_client_identifier = Some(self.client_id.to_string());
+            }
+        } else {
+            // 3.1.1 has no expiry: a persistent session lasts until a clean session replaces it.
+            self.expiry = if connect.clean_start { 0 } else { u32::MAX };
+        }
+        let window = cfg
+            .max_inflight
+            .min(p.receive_maximum.unwrap_or(u16::MAX))
+            .max(1);
+        let limits = LinkLimits {
+            version: v,
+            window,
+            max_packet: p.maximum_packet_size.unwrap_or(u32::MAX),
+        };
+        self.link = Some(Link {
+            version: v,
+            keep_alive,
+            last_rx: now,
+            will: connect.will.clone().map(Box::new),
+            limits,
+            aliases: Vec::new(),
+            problem_info: p.request_problem_information != Some(0),
+            closing: false,
+        });
+        self.detached_at = None;
+        let connack = ConnAck {
+            session_present,
+            reason: ReasonCode::SUCCESS,
+            properties: ack,
+        };
+        out.wire.packet(&Packet::ConnAck(connack), v);
+        self.outbound.resend_inflight(limits, now, &mut out.wire);
+        self.outbound.pump(limits, now, &mut out.wire);
+    }
+
+    /// Handles one packet from the attached client.
+    pub fn handle(&mut self, packet: Packet, cfg: &MqttConfig, now: Instant, out: &mut Output) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if link.closing {
+            return;
+        }
+        link.last_rx = now;
+        let v = link.version;
+        match packet {
+            Packet::Publish(p) => self.on_publish(p, cfg, now, out),
+            Packet::PubAck(a) => {
+                self.outbound.on_puback(a.packet_id);
+                self.pump(now, out);
+            }
+            Packet::PubRec(a) => {
+                let failed = a.reason.is_error();
+                self.outbound
+                    .on_pubrec(a.packet_id, failed, v, &mut out.wire);
+                self.pump(now, out);
+            }
+            Packet::PubRel(a) => self.on_pubrel(a.packet_id, v, out),
+            Packet::PubComp(a) => {
+                self.outbound.on_pubcomp(a.packet_id);
+                self.pump(now, out);
+            }
+            Packet::Subscribe(s) => self.on_subscribe(s, cfg, out),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u, v, out),
+            Packet::PingReq => out.wire.packet(&Packet::PingResp, v),
+            Packet::Disconnect(d) => self.on_disconnect(d, out),
+            Packet::Connect(_) => self.violation(ReasonCode::PROTOCOL_ERROR, "second CONNECT", out),
+            Packet::Auth(_) => self.violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "AUTH without an authentication method",
+                out,
+            ),
+            other => {
+                let what = match other {
+                    Packet::ConnAck(_) => "client sent CONNACK",
+                    Packet::SubAck(_) => "client sent SUBACK",
+                    Packet::UnsubAck(_) => "client sent UNSUBACK",
+                    _ => "client sent PINGRESP",
+                };
+                self.violation(ReasonCode::PROTOCOL_ERROR, what, out)
+            }
+        }
+    }
+
+    /// Reports a protocol violation: v5 gets DISCONNECT with the reason (and a reason string unless
+    /// the client asked for none), 3.1.1 is just closed. The will is published when the link drops.
+    pub fn violation(&mut self, reason: ReasonCode, what: &'static str, out: &mut Output) {
+        log::debug!("client {}: {}: {}", self.client_id, reason.name(), what);
+        self.server_disconnect(reason, Some(what), out);
+    }
+
+    /// Sends DISCONNECT (v5 only) and asks the I/O layer to close.
+    pub fn server_disconnect(&mut self, reason: ReasonCode, why: Option<&str>, out: &mut Output) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if link.closing {
+            return;
+        }
+        link.closing = true;
+        if link.version.is_v5() {
+            let mut properties = Properties::default();
+            if link.problem_info {
+                properties.reason_string = why.map(str::to_owned);
+            }
+            out.wire.packet(
+                &Packet::Disconnect(Disconnect { reason, properties }),
+                link.version,
+            );
+        }
+        out.actions.push(Action::Close);
+    }
+
+    fn on_publish(&mut self, mut p: Publish, cfg: &MqttConfig, now: Instant, out: &mut Output) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let v = link.version;
+        if let Some(alias) = p.properties.topic_alias.take() {
+            if alias == 0 || alias > cfg.topic_alias_maximum {
+                return self.violation(
+                    ReasonCode::TOPIC_ALIAS_INVALID,
+                    "topic alias out of range",
+                    out,
+                );
+            }
+            let slot = usize::from(alias - 1);
+            if link.aliases.len() <= slot {
+                link.aliases.resize(slot + 1, None);
+            }
+            if p.topic.is_empty() {
+                match &link.aliases[slot] {
+                    Some(t) => p.topic = t.to_string(),
+                    None => {
+                        return self.violation(
+                            ReasonCode::PROTOCOL_ERROR,
+                            "unknown topic alias",
+                            out,
+                        )
+                    }
+                }
+            } else {
+                link.aliases[slot] = Some(p.topic.as_str().into());
+            }
+        }
+        if let Err(e) = validate_topic_name(&p.topic, cfg.max_topic_levels) {
+            return self.violation(e.reason, e.what, out);
+        }
+        if !p.properties.subscription_identifiers.is_empty() {
+            return self.violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "subscription identifier in PUBLISH",
+                out,
+            );
+        }
+        if p.qos > cfg.max_qos {
+            return self.violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above Maximum QoS", out);
+        }
+        if p.retain && !cfg.retain_available {
+            return self.violation(
+                ReasonCode::RETAIN_NOT_SUPPORTED,
+                "retain not available",
+                out,
+            );
+        }
+        let id = p.packet_id.unwrap_or(0);
+        if p.qos == QoS::ExactlyOnce && self.awaiting_rel.contains(&id) {
+            // A resend of a QoS 2 message we already routed: acknowledge again, route nothing.
+            out.wire.packet(&Packet::PubRec(PubResponse::ok(id)), v);
+            return;
+        }
+        if p.qos == QoS::ExactlyOnce && self.awaiting_rel.len() >= usize::from(cfg.receive_maximum)
+        {
+            return self.violation(
+                ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                "too many QoS 2 in flight",
+                out,
+            );
+        }
+        let bad_utf8 = p.properties.payload_format_indicator == Some(1)
+            && std::str::from_utf8(&p.payload).is_err();
+        let reason = if bad_utf8 {
+            ReasonCode::PAYLOAD_FORMAT_INVALID
+        } else {
+            ReasonCode::SUCCESS
+        };
+        if !bad_utf8 {
+            let msg = self.message_from(p.topic, p.payload, p.qos, p.retain, p.properties, now);
+            out.actions.push(Action::Publish(msg));
+        }
+        let ack = PubResponse {
+            packet_id: id,
+            reason,
+            properties: Properties::default(),
+        };
+        match p.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => out.wire.packet(&Packet::PubAck(ack), v),
+            QoS::ExactlyOnce => {
+                if !bad_utf8 {
+                    self.awaiting_rel.push(id);
+                }
+                out.wire.packet(&Packet::PubRec(ack), v)
+            }
+        }
+    }
+
+    fn message_from(
+        &self,
+        topic: String,
+        payload: bytes::Bytes,
+        qos: QoS,
+        retain: bool,
+        mut properties: Properties,
+        now: Instant,
+    ) -> SharedMessage {
+        let expires_at = properties
+            .message_expiry_interval
+            .take()
+            .map(|s| now + Duration::from_secs(u64::from(s)));
+        properties.topic_alias = None;
+        Arc::new(Message {
+            topic: topic.into_boxed_str(),
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            origin: Some(self.me),
+        })
+    }
+
+    fn on_pubrel(&mut self, id: u16, v: ProtocolVersion, out: &mut Output) {
+        let reason = match self.awaiting_rel.iter().position(|&x| x == id) {
+            Some(pos) => {
+                self.awaiting_rel.swap_remove(pos);
+                ReasonCode::SUCCESS
+            }
+            None => ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+        };
+        let ack = PubResponse {
+            packet_id: id,
+            reason,
+            properties: Properties::default(),
+        };
+        out.wire.packet(&Packet::PubComp(ack), v);
+    }
+
+    fn on_subscribe(&mut self, s: Subscribe, cfg: &MqttConfig, out: &mut Output) {
+        let Some(link) = self.link.as_ref() else {
+            return;
+        };
+        let v = link.version;
+        if s.properties.subscription_identifiers.len() > 1 {
+            return self.violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "several subscription identifiers",
+                out,
+            );
+        }
+        let id = s.properties.subscription_identifiers.first().copied();
+        let mut reasons = Vec::with_capacity(s.filters.len());
+        for (filter, mut options) in s.filters {
+            if let Err(e) = validate_topic_filter(&filter, cfg.max_topic_levels) {
+                reasons.push(e.reason);
+                continue;
+            }
+            if filter.starts_with("$share/") {
+                reasons.push(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+                continue;
+            }
+            options.qos = grant_qos(options.qos, cfg);
+            let filter: Arc<str> = filter.into();
+            let entry = SubEntry { options, id };
+            let existed = self.subscriptions.insert(filter.clone(), entry).is_some();
+            let send_retained = match options.retain_handling {
+                RetainHandling::SendAtSubscribe => true,
+                RetainHandling::SendIfNew => !existed,
+                RetainHandling::DoNotSend => false,
+            };
+            out.actions.push(Action::Subscribe {
+                filter,
+                entry,
+                send_retained,
+            });
+            reasons.push(ReasonCode(options.qos.as_u8()));
+        }
+        let ack = SubAck {
+            packet_id: s.packet_id,
+            reasons,
+            properties: Properties::default(),
+        };
+        out.wire.packet(&Packet::SubAck(ack), v);
+    }
+
+    fn on_unsubscribe(&mut self, u: Unsubscribe, v: ProtocolVersion, out: &mut Output) {
+        let mut reasons = Vec::with_capacity(u.filters.len());
+        for filter in u.filters {
+            match self.subscriptions.remove_entry(filter.as_str()) {
+                Some((filter, _)) => {
+                    out.actions.push(Action::Unsubscribe { filter });
+                    reasons.push(ReasonCode::SUCCESS);
+                }
+                None => reasons.push(ReasonCode::NO_SUBSCRIPTION_EXISTED),
+            }
+        }
+        let ack = UnsubAck {
+            packet_id: u.packet_id,
+            reasons,
+            properties: Properties::default(),
+        };
+        out.wire.packet(&Packet::UnsubAck(ack), v);
+    }
+
+    fn on_disconnect(&mut self, d: Disconnect, out: &mut Output) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if let Some(new_expiry) = d.properties.session_expiry_interval {
+            if self.expiry == 0 && new_expiry != 0 {
+                // [MQTT-3.14.2-2]: zero at CONNECT cannot become non-zero at DISCONNECT.
+                return self.violation(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "session expiry raised from 0",
+                    out,
+                );
+            }
+            self.expiry = new_expiry;
+        }
+        if d.reason != ReasonCode::DISCONNECT_WITH_WILL {
+            // A normal DISCONNECT discards the will [MQTT-3.14.4-3].
+            link.will = None;
+        }
+        link.closing = true;
+        out.actions.push(Action::Close);
+    }
+
+    /// A message routed to this session. Delivered now if connected and the window allows,
+    /// otherwise queued (QoS 0 is dropped while offline).
+    pub fn deliver(&mut self, item: Queued, cfg: &MqttConfig, now: Instant, out: &mut Output) {
+        let link = self.link.as_ref().filter(|l| !l.closing).map(|l| l.limits);
+        self.outbound.offer(item, link, cfg, now, &mut out.wire);
+    }
+
+    /// Sends what the window and buffer now allow (call when the connection's buffer drained).
+    pub fn pump(&mut self, now: Instant, out: &mut Output) {
+        if let Some(link) = self.link.as_ref().filter(|l| !l.closing) {
+            self.outbound.pump(link.limits, now, &mut out.wire);
+        }
+    }
+
+    /// The connection is gone (after the session's own Close, a network error, a takeover or a
+    /// shutdown). Publishes the will unless a normal DISCONNECT cleared it. Returns true when the
+    /// session itself must now end (expiry 0).
+    pub fn detach(&mut self, loss: Option<LinkLoss>, now: Instant, out: &mut Output) -> bool {
+        let Some(link) = self.link.take() else {
+            return self.expiry == 0;
+        };
+        if loss == Some(LinkLoss::TakenOver) && link.version.is_v5() {
+            let d = Disconnect {
+                reason: ReasonCode::SESSION_TAKEN_OVER,
+                properties: Properties::default(),
+            };
+            out.wire.packet(&Packet::Disconnect(d), link.version);
+        }
+        if loss == Some(LinkLoss::Shutdown) && link.version.is_v5() {
+            let d = Disconnect {
+                reason: ReasonCode::SERVER_SHUTTING_DOWN,
+                properties: Properties::default(),
+            };
+            out.wire.packet(&Packet::Disconnect(d), link.version);
+        }
+        if let Some(will) = link.will {
+            let will = *will;
+            let msg = self.message_from(
+                will.topic,
+                will.payload,
+                will.qos,
+                will.retain,
+                will.properties,
+                now,
+            );
+            out.actions.push(Action::Publish(msg));
+        }
+        self.detached_at = Some(now);
+        self.expiry == 0
+    }
+
+    /// Checks time-driven rules: keep-alive (1.5 times the granted interval [MQTT-3.1.2-24]).
+    pub fn on_tick(&mut self, now: Instant, out: &mut Output) {
+        let Some(link) = self.link.as_ref() else {
+            return;
+        };
+        if link.keep_alive == 0 || link.closing {
+            return;
+        }
+        let limit = Duration::from_millis(u64::from(link.keep_alive) * 1500);
+        if now.saturating_duration_since(link.last_rx) >= limit {
+            self.server_disconnect(
+                ReasonCode::KEEP_ALIVE_TIMEOUT,
+                Some("keep-alive timeout"),
+                out,
+            );
+        }
+    }
+
+    /// Whether an offline session has outlived its expiry interval.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        match (self.link.is_some(), self.detached_at) {
+            (false, Some(at)) if self.expiry != u32::MAX => {
+                now.saturating_duration_since(at) >= Duration::from_secs(u64::from(self.expiry))
+            }
+            _ => false,
+        }
+    }
+}
