@@ -11,11 +11,12 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion};
 use picomq::protocol::decode::decode_packet;
 use picomq::protocol::encode::encode_packet;
+use picomq::protocol::publish_header::PublishHeader;
 use picomq::protocol::{topic, Packet, Properties, ProtocolVersion, Publish, QoS};
 use picomq::router::hash::FastMap;
 use picomq::router::retained::RetainedStore;
 use picomq::router::trie::SubscriptionTrie;
-use picomq::session::outbuf::{OutBuf, PublishHead};
+use picomq::session::outbuf::OutBuf;
 
 /// Number of subscriptions in the trie benches and retained messages in the store benches.
 const N: u32 = 10_000;
@@ -192,13 +193,14 @@ fn bench_codec(c: &mut Criterion) {
     g.bench_function("outbuf_publish_64B_per_subscriber", |b| {
         let mut out = OutBuf::new();
         b.iter(|| {
-            let head = PublishHead {
+            let head = PublishHeader {
                 dup: false,
                 qos: QoS::AtMostOnce,
                 retain: false,
                 topic: "site/3/dev/1235/temp",
                 packet_id: None,
                 properties: &none,
+                extras: Default::default(),
             };
             out.publish(&head, &payload, ProtocolVersion::V311);
             if out.len() > 64 * 1024 {

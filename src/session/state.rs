@@ -18,8 +18,9 @@ use crate::protocol::{
     Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
+use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
-use super::outbound::{LinkLimits, Outbound, Queued};
+use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
 
 /// What the I/O layer must do on behalf of a session.
@@ -63,9 +64,9 @@ struct Link {
     keep_alive: u16,
     last_rx: Instant,
     will: Option<Box<LastWill>>,
-    limits: LinkLimits,
-    /// Inbound topic aliases (v5), index = alias - 1.
-    aliases: Vec<Option<Box<str>>>,
+    peer: Peer,
+    /// Topic aliases the client set (v5).
+    aliases: InboundAliases,
     /// Whether the client allows reason strings (Request Problem Information).
     problem_info: bool,
     /// Set once the session asked for the connection to close; later input is ignored.
@@ -182,18 +183,19 @@ impl Session {
             .max_inflight
             .min(p.receive_maximum.unwrap_or(u16::MAX))
             .max(1);
-        let limits = LinkLimits {
+        let peer = Peer {
             version: v,
             window,
             max_packet: p.maximum_packet_size.unwrap_or(u32::MAX),
+            aliases: OutboundAliases::new(p.topic_alias_maximum.unwrap_or(0)),
         };
         self.link = Some(Link {
             version: v,
             keep_alive,
             last_rx: now,
             will: connect.will.clone().map(Box::new),
-            limits,
-            aliases: Vec::new(),
+            peer,
+            aliases: InboundAliases::default(),
             problem_info: p.request_problem_information != Some(0),
             closing: false,
         });
@@ -204,8 +206,11 @@ impl Session {
             properties: ack,
         };
         out.wire.packet(&Packet::ConnAck(connack), v);
-        self.outbound.resend_inflight(limits, now, &mut out.wire);
-        self.outbound.pump(limits, now, &mut out.wire);
+        if let Some(link) = self.link.as_mut() {
+            self.outbound
+                .resend_inflight(&mut link.peer, now, &mut out.wire);
+            self.outbound.pump(&mut link.peer, now, &mut out.wire);
+        }
     }
 
     /// Handles one packet from the attached client.
@@ -299,13 +304,9 @@ impl Session {
                     out,
                 );
             }
-            let slot = usize::from(alias - 1);
-            if link.aliases.len() <= slot {
-                link.aliases.resize(slot + 1, None);
-            }
             if p.topic.is_empty() {
-                match &link.aliases[slot] {
-                    Some(t) => p.topic = t.to_string(),
+                match link.aliases.get(alias) {
+                    Some(t) => p.topic = t.to_owned(),
                     None => {
                         return self.violation(
                             ReasonCode::PROTOCOL_ERROR,
@@ -315,7 +316,7 @@ impl Session {
                     }
                 }
             } else {
-                link.aliases[slot] = Some(p.topic.as_str().into());
+                link.aliases.set(alias, &p.topic);
             }
         }
         if let Err(e) = validate_topic_name(&p.topic, cfg.max_topic_levels) {
@@ -513,14 +514,18 @@ impl Session {
     /// A message routed to this session. Delivered now if connected and the window allows,
     /// otherwise queued (QoS 0 is dropped while offline).
     pub fn deliver(&mut self, item: Queued, cfg: &MqttConfig, now: Instant, out: &mut Output) {
-        let link = self.link.as_ref().filter(|l| !l.closing).map(|l| l.limits);
-        self.outbound.offer(item, link, cfg, now, &mut out.wire);
+        let peer = self
+            .link
+            .as_mut()
+            .filter(|l| !l.closing)
+            .map(|l| &mut l.peer);
+        self.outbound.offer(item, peer, cfg, now, &mut out.wire);
     }
 
     /// Sends what the window and buffer now allow (call when the connection's buffer drained).
     pub fn pump(&mut self, now: Instant, out: &mut Output) {
-        if let Some(link) = self.link.as_ref().filter(|l| !l.closing) {
-            self.outbound.pump(link.limits, now, &mut out.wire);
+        if let Some(link) = self.link.as_mut().filter(|l| !l.closing) {
+            self.outbound.pump(&mut link.peer, now, &mut out.wire);
         }
     }
 

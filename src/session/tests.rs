@@ -530,3 +530,60 @@ fn clone_msg(m: &Message) -> Message {
         origin: m.origin,
     }
 }
+
+#[test]
+fn outbound_topic_alias_assigned_then_reused_when_client_allows() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    let mut c = connect(ProtocolVersion::V5, true, 0);
+    c.properties.topic_alias_maximum = Some(1);
+    sim.attach(c, false);
+    sim.written();
+    sim.deliver(
+        msg("long/topic/name", QoS::AtMostOnce, b"1"),
+        QoS::AtMostOnce,
+    );
+    sim.deliver(
+        msg("long/topic/name", QoS::AtMostOnce, b"2"),
+        QoS::AtMostOnce,
+    );
+    sim.deliver(msg("other", QoS::AtMostOnce, b"3"), QoS::AtMostOnce);
+    let seen: Vec<(String, Option<u16>)> = sim
+        .written()
+        .into_iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => Some((p.topic, p.properties.topic_alias)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("long/topic/name".to_string(), Some(1)),
+            (String::new(), Some(1)),
+            ("other".to_string(), Some(1)),
+        ]
+    );
+}
+
+#[test]
+fn subscription_identifiers_are_delivered_to_v5_only() {
+    for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
+        let mut sim = Sim::new(v);
+        sim.written();
+        let ids: Arc<[u32]> = Arc::from(vec![4, 9]);
+        let item = Queued {
+            msg: msg("t", QoS::AtMostOnce, b"x"),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            sub_ids: SubIds::Many(ids),
+        };
+        sim.s.deliver(item, &sim.cfg, sim.now, &mut sim.out);
+        match &sim.written()[..] {
+            [Packet::Publish(p)] if v.is_v5() => {
+                assert_eq!(p.properties.subscription_identifiers, vec![4, 9])
+            }
+            [Packet::Publish(p)] => assert!(p.properties.subscription_identifiers.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
