@@ -463,12 +463,18 @@ impl IoThread {
         }
     }
 
-    /// Ends a session: removes its subscriptions from the router and forgets it.
+    /// Ends a session: publishes a will still waiting for its delay, removes its subscriptions
+    /// from the router and forgets it.
     pub fn end_session(&mut self, slot: u32) {
-        let Some(s) = self.sessions.remove(slot as usize) else {
+        let Some(mut s) = self.sessions.remove(slot as usize) else {
             return;
         };
         let who = s.session.session_ref();
+        let mut out = Output::default();
+        s.session.on_end(Instant::now(), &mut out);
+        for a in out.actions {
+            self.route(Some(who), a);
+        }
         for filter in s.session.filters() {
             self.route(
                 Some(who),
@@ -518,12 +524,29 @@ impl IoThread {
         for id in ids {
             self.apply_actions(id);
         }
-        let expired: Vec<u32> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.conn.is_none() && s.session.is_expired(now))
-            .map(|(slot, _)| slot as u32)
-            .collect();
+        self.tick_offline_sessions(now);
+    }
+
+    /// Offline sessions: delayed wills whose time has come, and expiry.
+    fn tick_offline_sessions(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        let mut actions = Vec::new();
+        for (slot, s) in self.sessions.iter_mut() {
+            if s.conn.is_some() {
+                continue;
+            }
+            if s.session.is_expired(now) {
+                expired.push(slot as u32);
+                continue;
+            }
+            s.session.on_tick(now, &mut self.offline_out);
+            for a in self.offline_out.actions.drain(..) {
+                actions.push((s.session.session_ref(), a));
+            }
+        }
+        for (who, a) in actions {
+            self.route(Some(who), a);
+        }
         for slot in expired {
             self.end_session(slot);
         }

@@ -86,6 +86,8 @@ pub struct Session {
     expiry: u32,
     link: Option<Link>,
     detached_at: Option<Instant>,
+    /// A will waiting out its Will Delay Interval after the link dropped.
+    pending_will: Option<(Instant, Box<LastWill>)>,
 }
 
 /// Why a link went away without the session asking for it.
@@ -111,6 +113,7 @@ impl Session {
             expiry: 0,
             link: None,
             detached_at: None,
+            pending_will: None,
         }
     }
 
@@ -200,6 +203,8 @@ impl Session {
             closing: false,
         });
         self.detached_at = None;
+        // A reconnect before the Will Delay Interval ran out cancels the will.
+        self.pending_will = None;
         let connack = ConnAck {
             session_present,
             reason: ReasonCode::SUCCESS,
@@ -550,24 +555,49 @@ impl Session {
             };
             out.wire.packet(&Packet::Disconnect(d), link.version);
         }
-        if let Some(will) = link.will {
-            let will = *will;
-            let msg = self.message_from(
-                will.topic,
-                will.payload,
-                will.qos,
-                will.retain,
-                will.properties,
-                now,
-            );
-            out.actions.push(Action::Publish(msg));
-        }
         self.detached_at = Some(now);
+        if let Some(will) = link.will {
+            let delay = will.properties.will_delay_interval.unwrap_or(0);
+            if delay > 0 && self.expiry > 0 {
+                // MQTT 5.0 section 3.1.3.2.2: wait for the delay or the end of the session,
+                // whichever comes first; a reconnect in between cancels the will.
+                let at = now + Duration::from_secs(u64::from(delay));
+                self.pending_will = Some((at, will));
+            } else {
+                self.publish_will(*will, now, out);
+            }
+        }
         self.expiry == 0
     }
 
-    /// Checks time-driven rules: keep-alive (1.5 times the granted interval [MQTT-3.1.2-24]).
+    fn publish_will(&self, will: LastWill, now: Instant, out: &mut Output) {
+        let msg = self.message_from(
+            will.topic,
+            will.payload,
+            will.qos,
+            will.retain,
+            will.properties,
+            now,
+        );
+        out.actions.push(Action::Publish(msg));
+    }
+
+    /// The session is ending (expired, replaced by a clean start, or its link closed with expiry
+    /// 0): a will still waiting for its delay is published now.
+    pub fn on_end(&mut self, now: Instant, out: &mut Output) {
+        if let Some((_, will)) = self.pending_will.take() {
+            self.publish_will(*will, now, out);
+        }
+    }
+
+    /// Checks time-driven rules: a delayed will whose time has come, and keep-alive (1.5 times
+    /// the granted interval [MQTT-3.1.2-24]).
     pub fn on_tick(&mut self, now: Instant, out: &mut Output) {
+        if self.pending_will.as_ref().is_some_and(|(at, _)| now >= *at) {
+            if let Some((_, will)) = self.pending_will.take() {
+                self.publish_will(*will, now, out);
+            }
+        }
         let Some(link) = self.link.as_ref() else {
             return;
         };

@@ -587,3 +587,54 @@ fn subscription_identifiers_are_delivered_to_v5_only() {
         }
     }
 }
+
+fn will_publishes(actions: Vec<Action>) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Publish(_)))
+        .count()
+}
+
+#[test]
+fn will_delay_interval_waits_and_reconnect_cancels() {
+    let mut will_connect = connect(ProtocolVersion::V5, false, 0);
+    will_connect.properties.session_expiry_interval = Some(60);
+    will_connect.will = Some(LastWill {
+        topic: "w".into(),
+        payload: Bytes::from_static(b"bye"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties {
+            will_delay_interval: Some(5),
+            ..Properties::default()
+        },
+    });
+    // Delay runs out while offline: published at +5 s, not before.
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.attach(will_connect.clone(), false);
+    sim.actions();
+    assert!(!sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out));
+    assert_eq!(will_publishes(sim.actions()), 0);
+    sim.advance(4);
+    sim.s.on_tick(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 0);
+    sim.advance(1);
+    sim.s.on_tick(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 1);
+    // A reconnect within the delay cancels it.
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.attach(will_connect.clone(), false);
+    sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out);
+    sim.advance(2);
+    sim.attach(connect(ProtocolVersion::V5, false, 0), true);
+    sim.advance(10);
+    sim.s.on_tick(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 0);
+    // The session ending first publishes it at once.
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.attach(will_connect, false);
+    sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out);
+    sim.actions();
+    sim.s.on_end(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 1);
+}
