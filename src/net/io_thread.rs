@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::message::SessionRef;
 use crate::protocol::decode::decode_packet;
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
-use crate::router::shard::{Command, Delivery};
+use crate::router::shard::{shard_of_topic, Command, Delivery};
 use crate::session::connect::{peek_protocol_level, refusal_version, write_refusal};
 use crate::session::outbound::Queued;
 use crate::session::{Action, LinkLoss, Output, Session};
@@ -313,6 +313,20 @@ impl IoThread {
                     filter: filter.clone(),
                 })
             }
+            (Action::Redeliver { filter, msg }, Some(exclude)) => {
+                let shard = shard_of_topic(&msg.topic, self.shared.router.len());
+                let cmd = Command::Redeliver {
+                    filter,
+                    msg,
+                    exclude,
+                };
+                let _ = self.shared.router[shard].send(cmd);
+            }
+            (Action::Away { away }, Some(session)) => {
+                for tx in &self.shared.router {
+                    let _ = tx.send(Command::Away { session, away });
+                }
+            }
             _ => {}
         }
     }
@@ -337,6 +351,7 @@ impl IoThread {
                 qos: d.qos,
                 retain: d.retain,
                 sub_ids: d.sub_ids,
+                shared: d.shared,
             };
             slot.session.deliver(item, &cfg.mqtt, now, out);
             if was_empty && !out.wire.is_empty() {

@@ -92,9 +92,10 @@ impl Broker {
             let (tx, rx) = bounded(ROUTER_QUEUE);
             router.push(tx);
             let mb = mailboxes.clone();
+            let strategy = cfg.mqtt.shared_strategy;
             let t = std::thread::Builder::new()
                 .name(format!("picomq-router-{i}"))
-                .spawn(move || run_shard(Shard::new(), rx, mb))?;
+                .spawn(move || run_shard(Shard::new(strategy), rx, mb))?;
             threads.push(t);
         }
         drop(mailboxes);

@@ -11,5 +11,6 @@
 pub mod hash;
 pub mod retained;
 pub mod shard;
+pub mod shared;
 pub mod trie;
 pub mod worker;

@@ -9,6 +9,7 @@
 //! dropped only if there is none. Drops are counted in [`Outbound::dropped`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::MqttConfig;
@@ -34,6 +35,8 @@ pub struct Queued {
     pub retain: bool,
     /// Subscription identifiers to send with it (v5).
     pub sub_ids: SubIds,
+    /// The shared subscription (full `$share/...` filter) it came through, if any.
+    pub shared: Option<Arc<str>>,
 }
 
 /// Where an outbound QoS 1/2 message stands.
@@ -243,6 +246,32 @@ impl Outbound {
                 }
             }
         }
+    }
+
+    /// Takes out the messages that came through a shared subscription: the queued ones of
+    /// `filter`, or, with `None`, all of them, queued or in flight.
+    pub fn take_shared(&mut self, filter: Option<&str>) -> Vec<Queued> {
+        let mut taken = Vec::new();
+        if filter.is_none() {
+            let (shared, rest): (VecDeque<_>, VecDeque<_>) = self
+                .inflight
+                .drain(..)
+                .partition(|f| f.item.shared.is_some());
+            self.inflight = rest;
+            taken.extend(shared.into_iter().map(|f| f.item));
+        }
+        let matches = |q: &Queued| match (&q.shared, filter) {
+            (Some(_), None) => true,
+            (Some(g), Some(f)) => &**g == f,
+            (None, _) => false,
+        };
+        let (shared, rest): (VecDeque<_>, VecDeque<_>) = self.queue.drain(..).partition(matches);
+        self.queue = rest;
+        for q in shared {
+            self.queued_bytes -= q.msg.cost();
+            taken.push(q);
+        }
+        taken
     }
 
     /// Everything still held, for moving unacknowledged messages elsewhere or for tests.

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::MqttConfig;
 use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
-use crate::protocol::topic::{validate_topic_filter, validate_topic_name};
+use crate::protocol::topic::{
+    has_wildcard, split_shared, validate_topic_filter, validate_topic_name,
+};
 use crate::protocol::{
     ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
     Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
@@ -42,6 +44,18 @@ pub enum Action {
     Unsubscribe {
         /// The filter to remove.
         filter: Arc<str>,
+    },
+    /// Give a message taken for a shared subscription to another member of the group.
+    Redeliver {
+        /// The group's full `$share/...` filter.
+        filter: Arc<str>,
+        /// The message.
+        msg: SharedMessage,
+    },
+    /// This session (which has shared subscriptions) went offline, or is back / ending.
+    Away {
+        /// Whether it is offline now.
+        away: bool,
     },
     /// Close the connection once the output buffer is written.
     Close,
@@ -174,7 +188,9 @@ impl Session {
             ack.topic_alias_maximum = Some(cfg.topic_alias_maximum).filter(|&m| m > 0);
             ack.retain_available = (!cfg.retain_available).then_some(0);
             ack.maximum_qos = (cfg.max_qos < QoS::ExactlyOnce).then_some(cfg.max_qos.as_u8());
-            ack.shared_subscription_available = Some(0);
+            ack.shared_subscription_available = (!cfg.shared_subscriptions).then_some(0);
+            ack.wildcard_subscription_available = (!cfg.wildcard_subscriptions).then_some(0);
+            ack.subscription_identifier_available = (!cfg.subscription_identifiers).then_some(0);
             if assigned_id {
                 ack.assigned_client_identifier = Some(self.client_id.to_string());
             }
@@ -205,6 +221,9 @@ impl Session {
         self.detached_at = None;
         // A reconnect before the Will Delay Interval ran out cancels the will.
         self.pending_will = None;
+        if session_present && self.has_shared() {
+            out.actions.push(Action::Away { away: false });
+        }
         let connack = ConnAck {
             session_present,
             reason: ReasonCode::SUCCESS,
@@ -433,32 +452,38 @@ impl Session {
         };
         let v = link.version;
         if s.properties.subscription_identifiers.len() > 1 {
+            let what = "several subscription identifiers";
+            return self.violation(ReasonCode::PROTOCOL_ERROR, what, out);
+        }
+        if s.filters
+            .iter()
+            .any(|(f, o)| o.no_local && split_shared(f).is_some())
+        {
+            // [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
             return self.violation(
                 ReasonCode::PROTOCOL_ERROR,
-                "several subscription identifiers",
+                "No Local on a shared subscription",
                 out,
             );
         }
         let id = s.properties.subscription_identifiers.first().copied();
         let mut reasons = Vec::with_capacity(s.filters.len());
         for (filter, mut options) in s.filters {
-            if let Err(e) = validate_topic_filter(&filter, cfg.max_topic_levels) {
-                reasons.push(e.reason);
-                continue;
-            }
-            if filter.starts_with("$share/") {
-                reasons.push(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+            if let Err(reason) = refuse_filter(&filter, id, cfg) {
+                reasons.push(reason);
                 continue;
             }
             options.qos = grant_qos(options.qos, cfg);
+            let shared = split_shared(&filter).is_some();
             let filter: Arc<str> = filter.into();
             let entry = SubEntry { options, id };
             let existed = self.subscriptions.insert(filter.clone(), entry).is_some();
-            let send_retained = match options.retain_handling {
-                RetainHandling::SendAtSubscribe => true,
-                RetainHandling::SendIfNew => !existed,
-                RetainHandling::DoNotSend => false,
-            };
+            let send_retained = !shared
+                && match options.retain_handling {
+                    RetainHandling::SendAtSubscribe => true,
+                    RetainHandling::SendIfNew => !existed,
+                    RetainHandling::DoNotSend => false,
+                };
             out.actions.push(Action::Subscribe {
                 filter,
                 entry,
@@ -474,11 +499,33 @@ impl Session {
         out.wire.packet(&Packet::SubAck(ack), v);
     }
 
+    /// Whether this session has shared subscriptions, so the router must know when it is away.
+    fn has_shared(&self) -> bool {
+        self.subscriptions.keys().any(|f| split_shared(f).is_some())
+    }
+
+    /// Hands the messages taken for a shared subscription back to the router, for another member
+    /// of the group: only the queued ones for `filter` (after an UNSUBSCRIBE), or every one, sent
+    /// or not, when `filter` is `None` (the session is ending).
+    fn redeliver_shared(&mut self, filter: Option<&str>, out: &mut Output) {
+        for item in self.outbound.take_shared(filter) {
+            if let Some(group) = item.shared {
+                out.actions.push(Action::Redeliver {
+                    filter: group,
+                    msg: item.msg,
+                });
+            }
+        }
+    }
+
     fn on_unsubscribe(&mut self, u: Unsubscribe, v: ProtocolVersion, out: &mut Output) {
         let mut reasons = Vec::with_capacity(u.filters.len());
         for filter in u.filters {
             match self.subscriptions.remove_entry(filter.as_str()) {
                 Some((filter, _)) => {
+                    if split_shared(&filter).is_some() {
+                        self.redeliver_shared(Some(&filter), out);
+                    }
                     out.actions.push(Action::Unsubscribe { filter });
                     reasons.push(ReasonCode::SUCCESS);
                 }
@@ -556,6 +603,9 @@ impl Session {
             out.wire.packet(&Packet::Disconnect(d), link.version);
         }
         self.detached_at = Some(now);
+        if self.expiry > 0 && self.has_shared() {
+            out.actions.push(Action::Away { away: true });
+        }
         if let Some(will) = link.will {
             let delay = will.properties.will_delay_interval.unwrap_or(0);
             if delay > 0 && self.expiry > 0 {
@@ -587,6 +637,10 @@ impl Session {
     pub fn on_end(&mut self, now: Instant, out: &mut Output) {
         if let Some((_, will)) = self.pending_will.take() {
             self.publish_will(*will, now, out);
+        }
+        self.redeliver_shared(None, out);
+        if self.has_shared() {
+            out.actions.push(Action::Away { away: false });
         }
     }
 
@@ -623,4 +677,19 @@ impl Session {
             _ => false,
         }
     }
+}
+
+/// Why one SUBSCRIBE filter is refused, if it is: its syntax, or a feature switched off in config.
+fn refuse_filter(filter: &str, id: Option<u32>, cfg: &MqttConfig) -> Result<(), ReasonCode> {
+    validate_topic_filter(filter, cfg.max_topic_levels).map_err(|e| e.reason)?;
+    if split_shared(filter).is_some() && !cfg.shared_subscriptions {
+        return Err(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+    }
+    if has_wildcard(filter) && !cfg.wildcard_subscriptions {
+        return Err(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);
+    }
+    if id.is_some() && !cfg.subscription_identifiers {
+        return Err(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED);
+    }
+    Ok(())
 }
