@@ -66,6 +66,8 @@ pub struct IoThread {
     pub more_input: Vec<usize>,
     /// Output sink for sessions without a connection.
     pub offline_out: Output,
+    /// Every socket read lands here first; only the bytes received are copied to the connection.
+    pub scratch: Box<[u8]>,
 }
 
 impl IoThread {
@@ -163,7 +165,7 @@ impl IoThread {
         if let Phase::Closing { .. } = conn.phase {
             // Lingering close: discard input until the peer closes, so our last packet is not
             // destroyed by a reset caused by unread data.
-            let state = conn.read_some(usize::MAX);
+            let state = conn.read_some(&mut self.scratch, usize::MAX);
             conn.rbuf.clear();
             match state {
                 ReadState::Closed => self.close(id, None),
@@ -172,7 +174,7 @@ impl IoThread {
             }
             return;
         }
-        let state = conn.read_some(max.saturating_add(8));
+        let state = conn.read_some(&mut self.scratch, max.saturating_add(8));
         // Decode before acting on a close, so a DISCONNECT followed by FIN is honoured.
         self.decode_input(id);
         match state {

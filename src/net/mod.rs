@@ -32,7 +32,7 @@ use slab::Slab;
 
 /// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
 /// thread, which is the backpressure from router to publishers; the router itself never blocks.
-const ROUTER_QUEUE: usize = 16 * 1024;
+const ROUTER_QUEUE: usize = 4096;
 
 /// Stops a running broker from any thread.
 #[derive(Clone)]
@@ -125,6 +125,7 @@ impl Broker {
                 dirty: Vec::new(),
                 more_input: Vec::new(),
                 offline_out: Output::default(),
+                scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))

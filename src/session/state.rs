@@ -6,7 +6,7 @@
 //! packets, deliveries from the router and `now`; outputs are bytes in an [`OutBuf`] and
 //! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
 
-use std::collections::HashMap;
+use crate::router::hash::FastMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +92,7 @@ struct Link {
 pub struct Session {
     client_id: Arc<str>,
     me: SessionRef,
-    subscriptions: HashMap<Arc<str>, SubEntry>,
+    subscriptions: FastMap<Arc<str>, SubEntry>,
     outbound: Outbound,
     /// Inbound QoS 2 packet ids received and not yet released (PUBREC sent, PUBREL awaited).
     awaiting_rel: Vec<u16>,
@@ -121,7 +121,7 @@ impl Session {
         Session {
             client_id,
             me,
-            subscriptions: HashMap::new(),
+            subscriptions: FastMap::default(),
             outbound: Outbound::default(),
             awaiting_rel: Vec::new(),
             expiry: 0,
