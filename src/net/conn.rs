@@ -65,6 +65,8 @@ pub struct Conn {
     pub phase: Phase,
     /// Protocol version once CONNECT is decoded.
     pub version: Option<ProtocolVersion>,
+    /// Already on the thread's flush list for this turn.
+    pub flush_queued: bool,
 }
 
 impl Conn {
@@ -76,6 +78,7 @@ impl Conn {
             out: Output::default(),
             phase: Phase::AwaitingConnect { since: now },
             version: None,
+            flush_queued: false,
         }
     }
 
@@ -109,19 +112,21 @@ impl Conn {
         }
     }
 
-    /// Writes pending output until done or the socket would block. Returns Err on a socket error.
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// Writes pending output until done or the socket would block. Returns whether everything was
+    /// written (false: the socket would block, and a writable event will follow), or the socket
+    /// error.
+    pub fn flush(&mut self) -> io::Result<bool> {
         while !self.out.wire.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let n = self.out.wire.io_slices(&mut slices);
             match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(w) => self.out.wire.consume(w),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(true)
     }
 }

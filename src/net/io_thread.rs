@@ -31,6 +31,9 @@ pub const WAKER: Token = Token(usize::MAX);
 const TICK: Duration = Duration::from_millis(250);
 /// How long a closing connection may wait for its peer to close after our last bytes.
 const LINGER: Duration = Duration::from_secs(2);
+/// Times one flush may refill a connection's output from its session queue before other
+/// connections get their turn.
+const FLUSH_ROUNDS: usize = 4;
 /// Router deliveries handled per turn before sockets get another look.
 const DELIVERY_BUDGET: usize = 16 * 1024;
 
@@ -64,6 +67,8 @@ pub struct IoThread {
     pub dirty: Vec<usize>,
     /// Connections that still had input waiting when their read budget ran out.
     pub more_input: Vec<usize>,
+    /// Connections whose output budget ran out with the socket still writable.
+    pub flush_next_turn: Vec<usize>,
     /// Output sink for sessions without a connection.
     pub offline_out: Output,
     /// Every socket read lands here first; only the bytes received are copied to the connection.
@@ -77,7 +82,7 @@ impl IoThread {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
-            let timeout = if self.more_input.is_empty() {
+            let timeout = if self.more_input.is_empty() && self.flush_next_turn.is_empty() {
                 next_tick.saturating_duration_since(now)
             } else {
                 Duration::ZERO
@@ -102,6 +107,9 @@ impl IoThread {
             }
             for id in std::mem::take(&mut self.more_input) {
                 self.on_readable(id);
+            }
+            for id in std::mem::take(&mut self.flush_next_turn) {
+                self.mark_dirty(id);
             }
             if !self.drain_control() {
                 self.shutdown();
@@ -264,7 +272,7 @@ impl IoThread {
             return;
         };
         if !conn.out.wire.is_empty() {
-            self.dirty.push(id);
+            queue_flush(conn, id, &mut self.dirty);
         }
         if conn.out.actions.is_empty() {
             return;
@@ -347,7 +355,6 @@ impl IoThread {
                 Some(conn) => &mut conn.out,
                 None => &mut self.offline_out,
             };
-            let was_empty = out.wire.is_empty();
             let item = Queued {
                 msg: d.msg,
                 qos: d.qos,
@@ -356,9 +363,9 @@ impl IoThread {
                 shared: d.shared,
             };
             slot.session.deliver(item, &cfg.mqtt, now, out);
-            if was_empty && !out.wire.is_empty() {
-                if let Some(c) = slot.conn {
-                    self.dirty.push(c);
+            if let Some(c) = slot.conn {
+                if let Some(conn) = self.conns.get_mut(c).filter(|c| !c.out.wire.is_empty()) {
+                    queue_flush(conn, c, &mut self.dirty);
                 }
             }
         }
@@ -367,8 +374,14 @@ impl IoThread {
         }
     }
 
+    /// Puts a connection on this turn's flush list (once).
     fn mark_dirty(&mut self, id: usize) {
-        self.dirty.push(id);
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.flush_queued {
+                conn.flush_queued = true;
+                self.dirty.push(id);
+            }
+        }
     }
 
     fn flush_dirty(&mut self) {
@@ -378,16 +391,20 @@ impl IoThread {
         }
     }
 
+    /// Writes a connection's output, refilling it from the session's queue while the socket takes
+    /// it, up to a budget; a connection that still has output when the budget runs out (and whose
+    /// socket did not block, so no writable event will come) is flushed again next turn.
     fn flush_one(&mut self, id: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        for _ in 0..4 {
-            if conn.flush().is_err() {
-                return self.close(id, Some(LinkLoss::Network));
-            }
-            if !conn.out.wire.is_empty() {
-                break;
+        conn.flush_queued = false;
+        let mut rounds = 0;
+        loop {
+            match conn.flush() {
+                Err(_) => return self.close(id, Some(LinkLoss::Network)),
+                Ok(false) => break,
+                Ok(true) => {}
             }
             // Buffer drained: let the session send what its window or the buffer held back.
             let Phase::Attached { slot } = conn.phase else {
@@ -398,6 +415,11 @@ impl IoThread {
             };
             s.session.pump(now, &mut conn.out);
             if conn.out.wire.is_empty() {
+                break;
+            }
+            rounds += 1;
+            if rounds == FLUSH_ROUNDS {
+                self.flush_next_turn.push(id);
                 break;
             }
         }
@@ -432,7 +454,7 @@ impl IoThread {
                 };
             }
         }
-        self.dirty.push(id);
+        self.mark_dirty(id);
     }
 
     /// Closes a connection now; the session (if any) is detached with `loss`.
@@ -468,7 +490,7 @@ impl IoThread {
         let who = Some(s.session.session_ref());
         let actions = std::mem::take(&mut conn.out.actions);
         if !conn.out.wire.is_empty() {
-            self.dirty.push(cid);
+            queue_flush(conn, cid, &mut self.dirty);
         }
         for a in actions {
             if !matches!(a, Action::Close) {
@@ -513,6 +535,7 @@ impl IoThread {
     fn tick(&mut self, now: Instant) {
         let timeout = self.shared.cfg.mqtt.connect_timeout;
         let mut to_close = Vec::new();
+        let mut touched = Vec::new();
         for (id, conn) in self.conns.iter_mut() {
             match conn.phase {
                 Phase::AwaitingConnect { since }
@@ -527,7 +550,7 @@ impl IoThread {
                     if let Some(s) = self.sessions.get_mut(slot as usize) {
                         s.session.on_tick(now, &mut conn.out);
                         if !conn.out.actions.is_empty() || !conn.out.wire.is_empty() {
-                            self.dirty.push(id);
+                            touched.push(id);
                         }
                     }
                 }
@@ -537,8 +560,7 @@ impl IoThread {
         for id in to_close {
             self.close(id, None);
         }
-        let ids: Vec<usize> = self.dirty.clone();
-        for id in ids {
+        for id in touched {
             self.apply_actions(id);
         }
         self.tick_offline_sessions(now);
@@ -574,5 +596,13 @@ impl IoThread {
         for id in ids {
             self.close(id, Some(LinkLoss::Shutdown));
         }
+    }
+}
+
+/// Puts `conn` (index `id`) on the flush list unless it is already there this turn.
+fn queue_flush(conn: &mut Conn, id: usize, dirty: &mut Vec<usize>) {
+    if !conn.flush_queued {
+        conn.flush_queued = true;
+        dirty.push(id);
     }
 }

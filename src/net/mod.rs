@@ -124,6 +124,7 @@ impl Broker {
                 control: crx,
                 dirty: Vec::new(),
                 more_input: Vec::new(),
+                flush_next_turn: Vec::new(),
                 offline_out: Output::default(),
                 scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
             };
