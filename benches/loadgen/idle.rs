@@ -22,6 +22,8 @@ use crate::roles::KEEP_ALIVE;
 const MAX_HANDSHAKING: usize = 128;
 /// Longest the whole open-and-CONNACK phase may take.
 const CONNECT_PHASE: Duration = Duration::from_secs(30);
+/// Descriptors given back when the limit is hit, for reading /proc and the like.
+const FD_RESERVE: usize = 8;
 /// Pause before each RSS reading so the broker has finished allocating (and freeing).
 const SETTLE: Duration = Duration::from_millis(1000);
 
@@ -74,6 +76,10 @@ struct Conn {
     reader: FrameReader,
 }
 
+fn handshaking_state(s: &State) -> bool {
+    matches!(s, State::Connecting | State::AwaitConnack)
+}
+
 /// Opens `n` idle connections to `target`, measures, closes them.
 pub fn run(target: &Target, n: usize, v: Version, hard_end: Instant) -> io::Result<IdleResult> {
     let mut res = IdleResult {
@@ -97,10 +103,16 @@ pub fn run(target: &Target, n: usize, v: Version, hard_end: Instant) -> io::Resu
                     handshaking += 1;
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => {
-                    // EMFILE / ENFILE: report how far we got and carry on with those.
+                    // EMFILE / ENFILE: report how far we got and carry on with those, minus a
+                    // few closed again so /proc can still be read.
                     res.fd_limit = true;
                     res.first_error
                         .get_or_insert(format!("after {} sockets: {e}", conns.len()));
+                    for _ in 0..FD_RESERVE.min(conns.len()) {
+                        if let Some(c) = conns.pop() {
+                            handshaking -= usize::from(handshaking_state(&c.state));
+                        }
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -112,18 +124,20 @@ pub fn run(target: &Target, n: usize, v: Version, hard_end: Instant) -> io::Resu
         let left = phase_end.saturating_duration_since(Instant::now());
         poll.poll(&mut events, Some(left.min(Duration::from_millis(200))))?;
         for ev in events.iter() {
-            let c = &mut conns[ev.token().0];
-            let before = c.state == State::Ready || c.state == State::Dead;
+            // Events for connections dropped to free descriptors may still arrive.
+            let Some(c) = conns.get_mut(ev.token().0) else {
+                continue;
+            };
+            let before = handshaking_state(&c.state);
             step(c, v, &mut res);
-            let after = c.state == State::Ready || c.state == State::Dead;
-            if !before && after {
+            if before && !handshaking_state(&c.state) {
                 handshaking -= 1;
             }
         }
     }
     // Anything still handshaking at the phase end counts as failed.
     for c in conns.iter_mut() {
-        if matches!(c.state, State::Connecting | State::AwaitConnack) {
+        if handshaking_state(&c.state) {
             c.state = State::Dead;
             res.fail("no CONNACK before the connect-phase deadline".into());
         }
@@ -235,9 +249,10 @@ fn settle_and_watch(
     while Instant::now() < end {
         poll.poll(events, Some(end.saturating_duration_since(Instant::now())))?;
         for ev in events.iter() {
-            let c = &mut conns[ev.token().0];
-            if c.state == State::Ready {
-                step(c, v, res);
+            if let Some(c) = conns.get_mut(ev.token().0) {
+                if c.state == State::Ready {
+                    step(c, v, res);
+                }
             }
         }
     }
