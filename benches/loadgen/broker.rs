@@ -122,8 +122,11 @@ pub fn spawn_picomq(bin: &Path) -> Result<Target, String> {
 }
 
 /// Starts Mosquitto from `bin` with a generated config whose queueing limits match picomq's
-/// defaults (1000 queued, 32 in flight per client), or explains why it cannot.
-pub fn spawn_mosquitto(bin: &Path) -> Result<Target, String> {
+/// defaults (1000 queued, 32 in flight per client), or explains why it cannot. `nodelay` sets
+/// TCP_NODELAY on its sockets as picomq does on every accepted socket; Mosquitto's own default
+/// (Nagle on) lets a QoS 0 subscriber that never writes stall delivery on delayed-ACK timers,
+/// which would measure the TCP stack instead of the broker.
+pub fn spawn_mosquitto(bin: &Path, nodelay: bool) -> Result<Target, String> {
     if !bin.is_file() {
         return Err(format!(
             "mosquitto binary {} not found (apt-get install mosquitto, or pass --mosquitto PATH)",
@@ -145,7 +148,8 @@ pub fn spawn_mosquitto(bin: &Path) -> Result<Target, String> {
          persistence false\n\
          log_dest stderr\n\
          log_type error\n\
-         log_type warning\n"
+         log_type warning\n\
+         set_tcp_nodelay {nodelay}\n"
     );
     fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
     let mut cmd = Command::new(bin);

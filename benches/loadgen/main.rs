@@ -131,7 +131,9 @@ fn for_each_target<T>(
         }
         let spawned = match kind {
             BrokerKind::Picomq => broker::spawn_picomq(&locate(&opts.picomq)),
-            BrokerKind::Mosquitto => broker::spawn_mosquitto(&opts.mosquitto),
+            BrokerKind::Mosquitto => {
+                broker::spawn_mosquitto(&opts.mosquitto, !opts.mosquitto_nagle)
+            }
         };
         let result = spawned.and_then(|t| {
             eprintln!(

@@ -80,6 +80,10 @@ pub struct Options {
     /// Mosquitto binary to spawn
     #[arg(long, default_value = "/usr/sbin/mosquitto")]
     pub mosquitto: PathBuf,
+    /// Leave Nagle's algorithm on in the spawned Mosquitto (its default); by default loadgen sets
+    /// `set_tcp_nodelay true`, matching picomq, which disables Nagle on every connection
+    #[arg(long = "mosquitto-nagle")]
+    pub mosquitto_nagle: bool,
     /// Instead of a scenario: open N idle connections and report broker RSS per connection
     #[arg(long = "idle-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub idle_clients: Option<u32>,
