@@ -532,7 +532,7 @@ impl Link {
                     return parse(self.version, frame.body);
                 }
                 if frame.kind == DISCONNECT {
-                    return Err(Error::Closed);
+                    return Err(disconnected(frame.body));
                 }
             }
             let timeout = remaining(deadline).map_err(|_| Error::Timeout(what))?;
@@ -547,6 +547,14 @@ impl Link {
                 Err(e) => return Err(Error::Io(format!("read while waiting for {what}"), e)),
             }
         }
+    }
+}
+
+/// The error for a DISCONNECT sent by the broker, with its 5.0 reason code when present.
+pub fn disconnected(body: &[u8]) -> Error {
+    match body.first() {
+        Some(code) => Error::Refused(format!("broker sent DISCONNECT, reason 0x{code:02x}")),
+        None => Error::Refused("broker sent DISCONNECT".into()),
     }
 }
 

@@ -366,6 +366,9 @@ fn read_acks(
                     Err(e) => r.error = Some(format!("publisher {id}: {e}")),
                 },
                 Ok(Some(f)) if f.kind == PINGRESP => {}
+                Ok(Some(f)) if f.kind == DISCONNECT => {
+                    r.error = Some(format!("publisher {id}: {}", client::disconnected(f.body)));
+                }
                 Ok(Some(f)) => {
                     r.error = Some(format!("publisher {id}: unexpected packet type {}", f.kind));
                 }
@@ -472,7 +475,7 @@ fn drain_frames(
                 n += 1;
             }
             PINGRESP => {}
-            DISCONNECT => return Err(client::Error::Closed),
+            DISCONNECT => return Err(client::disconnected(f.body)),
             k => {
                 return Err(client::Error::Protocol(format!(
                     "unexpected packet type {k}"
