@@ -1,0 +1,204 @@
+"""MQTT 5 features: properties passed through, subscription options and identifiers, message
+expiry, topic aliases, reason codes."""
+
+import time
+
+from paho.mqtt.packettypes import PacketTypes
+
+from conftest import V5, V311, props
+
+
+def _pair(broker, connect, topic, qos=1, **sub_opts):
+    sub = connect(broker, V5)
+    pub = connect(broker, V5)
+    assert sub.subscribe(topic, qos, **sub_opts) == [qos]
+    return sub, pub
+
+
+def test_user_properties_forwarded_in_order(broker, connect):
+    sub, pub = _pair(broker, connect, "v5/user")
+    user = [("b", "2"), ("a", "1"), ("b", "3"), ("ünïcode", "välue"), ("empty", "")]
+    pub.publish("v5/user", b"x", qos=1, properties=props(UserProperty=user))
+    m = sub.expect_one()
+    assert m.properties.UserProperty == user
+
+
+def test_response_topic_and_correlation_data_passed_through(broker, connect):
+    sub, pub = _pair(broker, connect, "v5/request")
+    corr = bytes(range(256))
+    pub.publish(
+        "v5/request",
+        b"ping",
+        qos=1,
+        properties=props(ResponseTopic="v5/reply/client-1", CorrelationData=corr),
+    )
+    m = sub.expect_one()
+    assert m.properties.ResponseTopic == "v5/reply/client-1"
+    assert m.properties.CorrelationData == corr
+
+
+def test_content_type_and_payload_format_indicator_forwarded(broker, connect):
+    sub, pub = _pair(broker, connect, "v5/ct")
+    text = "température 21.5 °C".encode()
+    pub.publish("v5/ct", text, qos=1, properties=props(ContentType="text/plain; charset=utf-8", PayloadFormatIndicator=1))
+    pub.publish("v5/ct", b"\x00\xff", qos=1, properties=props(ContentType="application/octet-stream"))
+    first, second = sub.expect(2)
+    assert first.payload == text
+    assert first.properties.ContentType == "text/plain; charset=utf-8"
+    assert first.properties.PayloadFormatIndicator == 1
+    assert second.payload == b"\x00\xff"
+    assert second.properties.ContentType == "application/octet-stream"
+    assert not hasattr(second.properties, "PayloadFormatIndicator")
+
+
+def test_retained_message_expires(broker, connect):
+    pub = connect(broker, V5)
+    pub.publish("v5/exp/short", b"gone soon", qos=1, retain=True, properties=props(MessageExpiryInterval=1))
+    pub.publish("v5/exp/long", b"still here", qos=1, retain=True, properties=props(MessageExpiryInterval=60))
+    time.sleep(2.0)
+    sub = connect(broker, V5)
+    assert sub.subscribe("v5/exp/#", 1) == [1]
+    m = sub.expect_one()
+    assert (m.topic, m.payload, m.retain) == ("v5/exp/long", b"still here", True)
+    assert m.properties.MessageExpiryInterval in (57, 58), m.properties.MessageExpiryInterval
+    sub.expect_none()
+
+
+def test_live_message_carries_message_expiry_interval(broker, connect):
+    sub, pub = _pair(broker, connect, "v5/exp/live")
+    pub.publish("v5/exp/live", b"x", qos=1, properties=props(MessageExpiryInterval=30))
+    pub.publish("v5/exp/live", b"y", qos=1)
+    with_expiry, without = sub.expect(2)
+    assert with_expiry.properties.MessageExpiryInterval in (29, 30)
+    assert not hasattr(without.properties, "MessageExpiryInterval")
+
+
+def test_subscription_identifier_delivered(broker, connect):
+    sub = connect(broker, V5)
+    pub = connect(broker, V5)
+    assert sub.subscribe("v5/sid/+", 1, sub_id=42) == [1]
+    assert sub.subscribe("v5/sid/only", 1, sub_id=268435455) == [1]
+    assert sub.subscribe("v5/plain/#", 1) == [1]
+    pub.publish("v5/sid/a", b"a", qos=1)
+    m = sub.expect_one()
+    assert m.properties.SubscriptionIdentifier == [42]
+    pub.publish("v5/plain/x", b"p", qos=1)
+    m = sub.expect_one()
+    assert m.payload == b"p"
+    assert not hasattr(m.properties, "SubscriptionIdentifier")
+    # Both subscriptions match: one copy carrying both identifiers (in any order).
+    pub.publish("v5/sid/only", b"both", qos=1)
+    m = sub.expect_one()
+    assert sorted(m.properties.SubscriptionIdentifier) == [42, 268435455]
+    sub.expect_none()
+
+
+def test_no_local_suppresses_own_messages(broker, connect):
+    me = connect(broker, V5)
+    other = connect(broker, V5)
+    assert me.subscribe("v5/nolocal", 1, no_local=True) == [1]
+    assert other.subscribe("v5/nolocal", 1) == [1]
+    me.publish("v5/nolocal", b"mine", qos=1)
+    assert other.expect_one().payload == b"mine"
+    other.publish("v5/nolocal", b"theirs", qos=1)
+    assert me.expect_one().payload == b"theirs"
+    assert other.expect_one().payload == b"theirs"
+    me.expect_none()
+
+
+def test_retain_as_published(broker, connect):
+    rap = connect(broker, V5)
+    plain = connect(broker, V5)
+    pub = connect(broker, V5)
+    assert rap.subscribe("v5/rap", 1, rap=True) == [1]
+    assert plain.subscribe("v5/rap", 1) == [1]
+    pub.publish("v5/rap", b"kept", qos=1, retain=True)
+    pub.publish("v5/rap/none", b"-", qos=1)  # not subscribed, ignored
+    pub.publish("v5/rap", b"not kept", qos=1, retain=False)
+    assert [(m.payload, m.retain) for m in rap.expect(2)] == [(b"kept", True), (b"not kept", False)]
+    assert [(m.payload, m.retain) for m in plain.expect(2)] == [(b"kept", False), (b"not kept", False)]
+
+
+def test_retain_handling(broker, connect):
+    pub = connect(broker, V5)
+    pub.publish("v5/rh", b"stored", qos=1, retain=True)
+
+    never = connect(broker, V5)
+    assert never.subscribe("v5/rh", 1, retain_handling=2) == [1]
+    never.expect_none()
+
+    if_new = connect(broker, V5)
+    assert if_new.subscribe("v5/rh", 1, retain_handling=1) == [1]
+    m = if_new.expect_one()
+    assert (m.payload, m.retain) == (b"stored", True)
+    assert if_new.subscribe("v5/rh", 1, retain_handling=1) == [1]  # exists already: nothing
+    if_new.expect_none()
+
+    # Live messages still flow to the retain-handling-2 subscriber.
+    pub.publish("v5/rh", b"live", qos=1)
+    assert never.expect_one().payload == b"live"
+    assert if_new.expect_one().payload == b"live"
+
+
+def test_topic_alias_from_client(broker, connect):
+    sub, pub = _pair(broker, connect, "v5/alias/#")
+    pub.publish("v5/alias/long/topic/name", b"1", qos=1, properties=props(TopicAlias=3))
+    pub.publish("", b"2", qos=1, properties=props(TopicAlias=3))
+    pub.publish("v5/alias/other", b"3", qos=1, properties=props(TopicAlias=3))  # remap
+    pub.publish("", b"4", qos=1, properties=props(TopicAlias=3))
+    got = sub.expect(4)
+    assert sorted((m.topic, m.payload) for m in got) == [
+        ("v5/alias/long/topic/name", b"1"),
+        ("v5/alias/long/topic/name", b"2"),
+        ("v5/alias/other", b"3"),
+        ("v5/alias/other", b"4"),
+    ]
+    assert all(not hasattr(m.properties, "TopicAlias") for m in got)
+    assert not pub.disconnected.is_set()
+
+
+def test_topic_alias_above_maximum_disconnects_with_0x94(broker, connect):
+    pub = connect(broker, V5)
+    assert pub.connack[2].TopicAliasMaximum == 16
+    pub.publish("v5/alias/x", b"x", qos=1, properties=props(TopicAlias=17), wait=False)
+    assert pub.wait_disconnected() == 0x94
+
+
+def test_unknown_topic_alias_disconnects_with_protocol_error(broker, connect):
+    pub = connect(broker, V5)
+    pub.publish("", b"x", qos=1, properties=props(TopicAlias=5), wait=False)
+    assert pub.wait_disconnected() == 0x82
+
+
+def test_suback_reason_codes_for_invalid_filters(broker, connect):
+    c = connect(broker, V5)
+    c.allow_invalid_filters()
+    filters = [("ok/+", 1), ("bad/#/more", 1), ("also+bad", 0), ("fine/#", 2), ("$share/g/t", 1)]
+    assert c.subscribe(filters) == [0x01, 0x8F, 0x8F, 0x02, 0x9E]
+    assert not c.disconnected.is_set()
+
+
+def test_v311_suback_failure_for_invalid_filter(broker, connect):
+    c = connect(broker, V311)
+    c.allow_invalid_filters()
+    assert c.subscribe([("ok/+", 1), ("bad/#/more", 1)]) == [0x01, 0x80]
+
+
+def test_payload_format_invalid_utf8_gets_puback_0x99(broker, connect):
+    sub, pub = _pair(broker, connect, "v5/pfi")
+    rc = pub.publish("v5/pfi", b"\xff\xfe not utf-8", qos=1, properties=props(PayloadFormatIndicator=1))
+    assert rc == 0x99
+    sub.expect_none()
+    # The connection stays usable and a valid UTF-8 payload goes through.
+    assert pub.publish("v5/pfi", "ok ✓".encode(), qos=1, properties=props(PayloadFormatIndicator=1)) == 0x00
+    assert sub.expect_one().payload == "ok ✓".encode()
+
+
+def test_session_expiry_lowered_at_disconnect(broker, connect):
+    c = connect.new(V5, client_id="lowered", clean=False)
+    assert c.connect(broker, session_expiry=60) is False
+    c.paho.disconnect(properties=props(PacketTypes.DISCONNECT, SessionExpiryInterval=0))
+    c.wait_disconnected()
+    c.paho.loop_stop()
+    again = connect.new(V5, client_id="lowered", clean=False)
+    assert again.connect(broker, session_expiry=60) is False
