@@ -39,13 +39,16 @@ if int(paho.mqtt.__version__.split(".")[0]) != 2:
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 
+V31 = mqtt.MQTTv31
 V311 = mqtt.MQTTv311
 V5 = mqtt.MQTTv5
 VERSIONS = [pytest.param(V311, id="v311"), pytest.param(V5, id="v5")]
+# For the basics, also MQTT 3.1 ("MQIsdp"), which picomq accepts.
+ALL_VERSIONS = [pytest.param(V31, id="v31")] + VERSIONS
 
 # How long to wait for something that should happen, and for something that should not.
 WAIT = 5.0
-QUIET = 0.5
+QUIET = 0.3
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,7 +222,7 @@ def props(packet_type=PacketTypes.PUBLISH, **values):
 class Client:
     """A paho client on its own network thread that records what it receives."""
 
-    def __init__(self, version, client_id=None, clean=True):
+    def __init__(self, version, client_id=None, clean=True, manual_ack=False):
         self.version = version
         self.client_id = uuid.uuid4().hex[:12] if client_id is None else client_id
         kwargs = {}
@@ -231,6 +234,7 @@ class Client:
             client_id=self.client_id,
             protocol=version,
             reconnect_on_failure=False,
+            manual_ack=manual_ack,
             **kwargs,
         )
         self.messages = queue.Queue()
@@ -266,14 +270,19 @@ class Client:
     def will_set(self, topic, payload, qos=0, retain=False, properties=None):
         self.paho.will_set(topic, payload, qos=qos, retain=retain, properties=properties)
 
-    def connect(self, broker, keepalive=60, session_expiry=None, expect_rc=0):
-        """Connects and waits for CONNACK; returns session present."""
+    def connect(self, broker, keepalive=60, session_expiry=None, expect_rc=0, **connect_props):
+        """Connects and waits for CONNACK; returns session present. `connect_props` are v5
+        CONNECT properties by paho name (e.g. ReceiveMaximum=2)."""
         host, port = broker
         kwargs = {}
         if self.is_v5:
             kwargs["clean_start"] = self.clean
             if session_expiry is not None:
-                kwargs["properties"] = props(PacketTypes.CONNECT, SessionExpiryInterval=session_expiry)
+                connect_props["SessionExpiryInterval"] = session_expiry
+            if connect_props:
+                kwargs["properties"] = props(PacketTypes.CONNECT, **connect_props)
+        else:
+            assert not connect_props, "CONNECT properties need MQTT 5"
         self.paho.connect(host, port, keepalive=keepalive, **kwargs)
         self.paho.loop_start()
         assert self.connected.wait(WAIT), f"no CONNACK for {self.client_id} within {WAIT} s"
@@ -380,18 +389,20 @@ class Client:
 
 @pytest.fixture
 def connect(broker_factory):
-    """`connect(broker, version, client_id=None, clean=True, keepalive=60, session_expiry=None)`
-    returns a connected Client; `connect.new(version, ...)` returns one not yet connected."""
+    """`connect(broker, version, client_id=None, clean=True, keepalive=60, session_expiry=None,
+    manual_ack=False, **v5_connect_props)` returns a connected Client; `connect.new(version,
+    client_id, clean, manual_ack)` returns one not yet connected."""
     made = []
 
-    def new(version, client_id=None, clean=True):
-        c = Client(version, client_id, clean)
+    def new(version, client_id=None, clean=True, manual_ack=False):
+        c = Client(version, client_id, clean, manual_ack)
         made.append(c)
         return c
 
-    def make(broker, version, client_id=None, clean=True, keepalive=60, session_expiry=None):
-        c = new(version, client_id, clean)
-        c.connect(broker, keepalive=keepalive, session_expiry=session_expiry)
+    def make(broker, version, client_id=None, clean=True, keepalive=60, session_expiry=None,
+             manual_ack=False, **connect_props):
+        c = new(version, client_id, clean, manual_ack)
+        c.connect(broker, keepalive=keepalive, session_expiry=session_expiry, **connect_props)
         return c
 
     make.new = new

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import V5, V311, VERSIONS, WAIT, raw_connect_packet, read_until_closed
+from conftest import ALL_VERSIONS, V5, V31, V311, VERSIONS, WAIT, raw_connect_packet, read_until_closed
 
 PERSIST = 60  # v5 Session Expiry Interval that makes a session outlive its connection
 
@@ -29,6 +29,20 @@ def test_connack_success_and_session_present_on_resume(broker, connect, version)
     fresh.disconnect()
     last = connect.new(version, client_id="resume-me", clean=False)
     assert last.connect(broker, session_expiry=expiry) is False
+
+
+def test_v31_connack_has_no_session_present_flag(broker, connect):
+    # MQTT 3.1 has no session-present flag: the first CONNACK byte is reserved and must be 0
+    # (paho reads it as flags all the same), even when a stored session is resumed.
+    first = connect.new(V31, client_id="old-timer", clean=False)
+    assert first.connect(broker) is False
+    assert first.subscribe("v31/t", 1) == [1]
+    first.disconnect()
+    again = connect.new(V31, client_id="old-timer", clean=False)
+    assert again.connect(broker) is False
+    # The session itself was resumed: its subscription is still there.
+    again.publish("v31/t", b"kept", qos=1)
+    assert again.expect_one().payload == b"kept"
 
 
 def test_v5_session_without_expiry_ends_with_connection(broker, connect):
@@ -73,7 +87,7 @@ def test_v5_connack_properties(broker, connect):
     assert not hasattr(p, "AssignedClientIdentifier")
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ALL_VERSIONS)
 def test_takeover_disconnects_first_client(broker, connect, version):
     first = connect(broker, version, client_id="twin")
     second = connect(broker, version, client_id="twin")
@@ -81,7 +95,7 @@ def test_takeover_disconnects_first_client(broker, connect, version):
     if version == V5:
         assert reason == 0x8E, f"expected Session taken over (0x8E), got {reason:#04x}"
     else:
-        assert reason == 0x80, f"expected Unspecified error (0x80) for a lost 3.1.1 link, got {reason:#04x}"
+        assert reason == 0x80, f"expected Unspecified error (0x80) for a lost 3.1/3.1.1 link, got {reason:#04x}"
     # The new connection is the one that works; it is not kicked back.
     assert second.subscribe("twin/t", 1) == [1]
     second.publish("twin/t", b"still here", qos=1)

@@ -3,8 +3,6 @@ expiry, topic aliases, reason codes."""
 
 import time
 
-from paho.mqtt.packettypes import PacketTypes
-
 from conftest import V5, V311, props
 
 
@@ -193,12 +191,3 @@ def test_payload_format_invalid_utf8_gets_puback_0x99(broker, connect):
     assert pub.publish("v5/pfi", "ok ✓".encode(), qos=1, properties=props(PayloadFormatIndicator=1)) == 0x00
     assert sub.expect_one().payload == "ok ✓".encode()
 
-
-def test_session_expiry_lowered_at_disconnect(broker, connect):
-    c = connect.new(V5, client_id="lowered", clean=False)
-    assert c.connect(broker, session_expiry=60) is False
-    c.paho.disconnect(properties=props(PacketTypes.DISCONNECT, SessionExpiryInterval=0))
-    c.wait_disconnected()
-    c.paho.loop_stop()
-    again = connect.new(V5, client_id="lowered", clean=False)
-    assert again.connect(broker, session_expiry=60) is False

@@ -2,11 +2,11 @@
 
 import pytest
 
-from conftest import V5, VERSIONS
+from conftest import ALL_VERSIONS, V5, VERSIONS
 
 
 @pytest.mark.parametrize("sub_qos", [0, 1, 2])
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ALL_VERSIONS)
 def test_delivered_qos_is_min_of_publish_and_subscription(broker, connect, version, sub_qos):
     sub = connect(broker, version)
     pub = connect(broker, version)

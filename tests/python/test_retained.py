@@ -2,10 +2,10 @@
 
 import pytest
 
-from conftest import VERSIONS
+from conftest import ALL_VERSIONS, VERSIONS
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ALL_VERSIONS)
 def test_retained_delivered_on_subscribe_with_retain_flag(broker, connect, version):
     pub = connect(broker, version)
     assert pub.publish("ret/a", b"first", qos=1, retain=True) == 0x00

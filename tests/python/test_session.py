@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import V5, VERSIONS, props
+from conftest import ALL_VERSIONS, V5, V31, VERSIONS, props
 
 PERSIST = 60
 
@@ -23,7 +23,7 @@ def _resume(broker, connect, version, client_id, expiry=PERSIST):
     return c, present
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ALL_VERSIONS)
 def test_qos1_messages_queued_while_offline_are_delivered_on_reconnect(broker, connect, version):
     _offline_subscriber(broker, connect, version, "sleepy", qos=1)
     pub = connect(broker, version)
@@ -31,7 +31,8 @@ def test_qos1_messages_queued_while_offline_are_delivered_on_reconnect(broker, c
         assert pub.publish("offline/t", f"m{i}".encode(), qos=1) == 0x00
 
     c, present = _resume(broker, connect, version, "sleepy")
-    assert present is True
+    if version != V31:  # 3.1 has no session-present flag: see test_connect.py
+        assert present is True
     got = c.expect(5)
     assert [(m.topic, m.payload, m.qos) for m in got] == [("offline/t", f"m{i}".encode(), 1) for i in range(5)]
     c.expect_none()

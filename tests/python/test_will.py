@@ -7,7 +7,7 @@ import sys
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 
-from conftest import V5, VERSIONS, WAIT, props
+from conftest import ALL_VERSIONS, V5, VERSIONS, WAIT, props
 
 # A paho client that connects with a will and then waits to be killed.
 CRASHING_CLIENT = r"""
@@ -26,7 +26,7 @@ time.sleep(30)
 """
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ALL_VERSIONS)
 def test_will_published_on_abrupt_close(broker, connect, version):
     watcher = connect(broker, version)
     assert watcher.subscribe("will/+", 2) == [2]
@@ -70,7 +70,7 @@ def test_no_will_on_normal_disconnect(broker, connect, version):
     polite.will_set("will/polite", b"should not appear", qos=1)
     polite.connect(broker)
     polite.disconnect()
-    watcher.expect_none(1.0)
+    watcher.expect_none(0.6)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
