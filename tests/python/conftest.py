@@ -242,6 +242,7 @@ class Client:
         self.connack = None  # (session_present, reason code int, properties)
         self.disconnected = threading.Event()
         self.disconnect_reasons = []
+        self.disconnect_props = []
         self.pubacks = _Acks("PUBACK/PUBCOMP")
         self.subacks = _Acks("SUBACK")
         self.unsubacks = _Acks("UNSUBACK")
@@ -265,6 +266,7 @@ class Client:
 
     def _on_disconnect(self, c, u, flags, rc, properties):
         self.disconnect_reasons.append(rc.value)
+        self.disconnect_props.append(properties)
         self.disconnected.set()
 
     def will_set(self, topic, payload, qos=0, retain=False, properties=None):

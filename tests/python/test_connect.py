@@ -150,3 +150,14 @@ def test_default_connect_timeout_keeps_idle_socket_open(broker):
         except socket.timeout:
             data = None
         assert data is None, f"closed after {time.monotonic() - start:.2f} s with default 10 s timeout"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_client_id_length_limit(broker, connect, version):
+    ok = connect.new(version, client_id="k" * 256)  # max_client_id_len default
+    assert ok.connect(broker) is False
+    too_long = connect.new(version, client_id="k" * 257)
+    # v5: 0x85 Client Identifier not valid; 3.1.1 return code 2, which paho reports as 0x85 too.
+    too_long.connect(broker, expect_rc=0x85)
+    too_long.wait_disconnected()
+    assert not ok.disconnected.is_set()

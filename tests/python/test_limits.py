@@ -1,12 +1,13 @@
 """Flow control and limits: inflight windows, Receive Maximum, redelivery, queue and packet size
 limits, and limits set in the configuration file."""
 
+import socket
 import time
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 
-from conftest import V5, VERSIONS, props
+from conftest import V5, V311, VERSIONS, WAIT, props, raw_connect_packet, read_until_closed
 
 
 def _publish_numbered(pub, topic, n, qos=1):
@@ -181,3 +182,28 @@ def test_v5_disconnect_can_lower_session_expiry(broker, connect):
     c.paho.loop_stop()
     again = connect.new(V5, client_id="lowered", clean=False)
     assert again.connect(broker, session_expiry=60) is False
+
+
+def test_max_connections_refuses_extra_sockets_and_frees_slots(broker_factory, connect):
+    b = broker_factory("[server]\nmax_connections = 2\n")
+    first = connect(b, V311)
+    connect(b, V5)
+    with socket.create_connection(tuple(b), timeout=WAIT) as s:
+        s.sendall(raw_connect_packet(V311, "third", keepalive=60))
+        data, _ = read_until_closed(s, timeout=WAIT)
+    assert data == b"", f"third connection got {data!r} instead of being closed"
+    first.disconnect()
+    # The freed slot is usable again (its release is asynchronous: allow a moment).
+    deadline = time.monotonic() + WAIT
+    while True:
+        with socket.create_connection(tuple(b), timeout=WAIT) as s:
+            s.sendall(raw_connect_packet(V311, "replacement", keepalive=60))
+            s.settimeout(WAIT)
+            try:
+                reply = s.recv(4)
+            except ConnectionResetError:
+                reply = b""
+        if reply == bytes([0x20, 0x02, 0x00, 0x00]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert reply == bytes([0x20, 0x02, 0x00, 0x00])

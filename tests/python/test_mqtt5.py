@@ -191,3 +191,60 @@ def test_payload_format_invalid_utf8_gets_puback_0x99(broker, connect):
     assert pub.publish("v5/pfi", "ok ✓".encode(), qos=1, properties=props(PayloadFormatIndicator=1)) == 0x00
     assert sub.expect_one().payload == "ok ✓".encode()
 
+
+
+def test_retained_message_keeps_properties_and_gets_subscription_identifier(broker, connect):
+    pub = connect(broker, V5)
+    user = [("site", "north"), ("site", "south")]
+    pub.publish(
+        "v5/ret/props",
+        "état".encode(),
+        qos=1,
+        retain=True,
+        properties=props(
+            UserProperty=user,
+            ContentType="text/plain",
+            ResponseTopic="v5/ret/reply",
+            CorrelationData=b"\x01\x02",
+            PayloadFormatIndicator=1,
+        ),
+    )
+    sub = connect(broker, V5)
+    assert sub.subscribe("v5/ret/#", 1, sub_id=7) == [1]
+    m = sub.expect_one()
+    assert (m.topic, m.payload, m.retain) == ("v5/ret/props", "état".encode(), True)
+    p = m.properties
+    assert p.UserProperty == user
+    assert (p.ContentType, p.ResponseTopic, p.CorrelationData, p.PayloadFormatIndicator) == (
+        "text/plain",
+        "v5/ret/reply",
+        b"\x01\x02",
+        1,
+    )
+    assert p.SubscriptionIdentifier == [7]
+
+
+def test_topic_aliases_do_not_survive_reconnect(broker, connect):
+    first = connect(broker, V5, client_id="aliaser")
+    first.publish("v5/alias/t", b"set", qos=1, properties=props(TopicAlias=1))
+    first.disconnect()
+    second = connect(broker, V5, client_id="aliaser")
+    second.publish("", b"stale alias", qos=1, properties=props(TopicAlias=1), wait=False)
+    assert second.wait_disconnected() == 0x82
+
+
+def test_empty_topic_without_alias_is_protocol_error(broker, connect):
+    c = connect(broker, V5)
+    c.publish("", b"where to?", qos=1, wait=False)
+    assert c.wait_disconnected() == 0x82
+
+
+def test_reason_string_only_when_problem_information_requested(broker, connect):
+    chatty = connect(broker, V5)
+    quiet = connect(broker, V5, RequestProblemInformation=0)
+    for c in (chatty, quiet):
+        c.publish("v5/x", b"x", qos=0, properties=props(TopicAlias=17), wait=False)
+        assert c.wait_disconnected() == 0x94
+    assert isinstance(chatty.disconnect_props[0].ReasonString, str)
+    assert len(chatty.disconnect_props[0].ReasonString) > 0
+    assert not hasattr(quiet.disconnect_props[0], "ReasonString")

@@ -113,3 +113,27 @@ def test_v5_will_properties_are_forwarded(broker, connect):
     assert m.properties.ContentType == "text/plain"
     assert m.properties.UserProperty == [("device", "pump-7"), ("reason", "power")]
 
+
+
+def test_v5_will_delay_interval_delays_the_will(broker, connect):
+    watcher = connect(broker, V5)
+    assert watcher.subscribe("will/delayed", 1) == [1]
+    dying = connect.new(V5, client_id="slow-will", clean=False)
+    dying.will_set("will/delayed", b"late", qos=1, properties=props(PacketTypes.WILLMESSAGE, WillDelayInterval=1))
+    dying.connect(broker, session_expiry=60)
+    dying.drop()
+    watcher.expect_none(0.6)  # not before the delay...
+    m = watcher.expect_one(timeout=2.0)  # ...but once it has passed
+    assert m.payload == b"late"
+
+
+def test_v5_reconnect_within_will_delay_cancels_the_will(broker, connect):
+    watcher = connect(broker, V5)
+    assert watcher.subscribe("will/cancelled", 1) == [1]
+    dying = connect.new(V5, client_id="blip", clean=False)
+    dying.will_set("will/cancelled", b"false alarm", qos=1, properties=props(PacketTypes.WILLMESSAGE, WillDelayInterval=2))
+    dying.connect(broker, session_expiry=60)
+    dying.drop()
+    back = connect.new(V5, client_id="blip", clean=False)
+    assert back.connect(broker, session_expiry=60) is True
+    watcher.expect_none(2.5)
