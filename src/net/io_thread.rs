@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::message::SessionRef;
 use crate::protocol::decode::decode_packet;
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
-use crate::router::shard::{Command, Delivery};
+use crate::router::shard::{shard_of_topic, Command, Delivery};
 use crate::session::connect::{peek_protocol_level, refusal_version, write_refusal};
 use crate::session::outbound::Queued;
 use crate::session::{Action, LinkLoss, Output, Session};
@@ -313,6 +313,20 @@ impl IoThread {
                     filter: filter.clone(),
                 })
             }
+            (Action::Redeliver { filter, msg }, Some(exclude)) => {
+                let shard = shard_of_topic(&msg.topic, self.shared.router.len());
+                let cmd = Command::Redeliver {
+                    filter,
+                    msg,
+                    exclude,
+                };
+                let _ = self.shared.router[shard].send(cmd);
+            }
+            (Action::Away { away }, Some(session)) => {
+                for tx in &self.shared.router {
+                    let _ = tx.send(Command::Away { session, away });
+                }
+            }
             _ => {}
         }
     }
@@ -337,6 +351,7 @@ impl IoThread {
                 qos: d.qos,
                 retain: d.retain,
                 sub_ids: d.sub_ids,
+                shared: d.shared,
             };
             slot.session.deliver(item, &cfg.mqtt, now, out);
             if was_empty && !out.wire.is_empty() {
@@ -463,12 +478,18 @@ impl IoThread {
         }
     }
 
-    /// Ends a session: removes its subscriptions from the router and forgets it.
+    /// Ends a session: publishes a will still waiting for its delay, removes its subscriptions
+    /// from the router and forgets it.
     pub fn end_session(&mut self, slot: u32) {
-        let Some(s) = self.sessions.remove(slot as usize) else {
+        let Some(mut s) = self.sessions.remove(slot as usize) else {
             return;
         };
         let who = s.session.session_ref();
+        let mut out = Output::default();
+        s.session.on_end(Instant::now(), &mut out);
+        for a in out.actions {
+            self.route(Some(who), a);
+        }
         for filter in s.session.filters() {
             self.route(
                 Some(who),
@@ -518,12 +539,29 @@ impl IoThread {
         for id in ids {
             self.apply_actions(id);
         }
-        let expired: Vec<u32> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.conn.is_none() && s.session.is_expired(now))
-            .map(|(slot, _)| slot as u32)
-            .collect();
+        self.tick_offline_sessions(now);
+    }
+
+    /// Offline sessions: delayed wills whose time has come, and expiry.
+    fn tick_offline_sessions(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        let mut actions = Vec::new();
+        for (slot, s) in self.sessions.iter_mut() {
+            if s.conn.is_some() {
+                continue;
+            }
+            if s.session.is_expired(now) {
+                expired.push(slot as u32);
+                continue;
+            }
+            s.session.on_tick(now, &mut self.offline_out);
+            for a in self.offline_out.actions.drain(..) {
+                actions.push((s.session.session_ref(), a));
+            }
+        }
+        for (who, a) in actions {
+            self.route(Some(who), a);
+        }
         for slot in expired {
             self.end_session(slot);
         }
