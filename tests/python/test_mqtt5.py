@@ -53,12 +53,12 @@ def test_retained_message_expires(broker, connect):
     pub = connect(broker, V5)
     pub.publish("v5/exp/short", b"gone soon", qos=1, retain=True, properties=props(MessageExpiryInterval=1))
     pub.publish("v5/exp/long", b"still here", qos=1, retain=True, properties=props(MessageExpiryInterval=60))
-    time.sleep(2.0)
+    time.sleep(1.5)
     sub = connect(broker, V5)
     assert sub.subscribe("v5/exp/#", 1) == [1]
     m = sub.expect_one()
     assert (m.topic, m.payload, m.retain) == ("v5/exp/long", b"still here", True)
-    assert m.properties.MessageExpiryInterval in (57, 58), m.properties.MessageExpiryInterval
+    assert m.properties.MessageExpiryInterval in (58, 59), m.properties.MessageExpiryInterval
     sub.expect_none()
 
 
@@ -171,8 +171,16 @@ def test_unknown_topic_alias_disconnects_with_protocol_error(broker, connect):
 def test_suback_reason_codes_for_invalid_filters(broker, connect):
     c = connect(broker, V5)
     c.allow_invalid_filters()
-    filters = [("ok/+", 1), ("bad/#/more", 1), ("also+bad", 0), ("fine/#", 2), ("$share/g/t", 1)]
-    assert c.subscribe(filters) == [0x01, 0x8F, 0x8F, 0x02, 0x9E]
+    filters = [
+        ("ok/+", 1),
+        ("bad/#/more", 1),
+        ("also+bad", 0),
+        ("fine/#", 2),
+        ("$share/g/t", 1),
+        ("$share/g", 1),  # no filter after the share name
+        ("$share/g+/t", 1),  # wildcard in the share name
+    ]
+    assert c.subscribe(filters) == [0x01, 0x8F, 0x8F, 0x02, 0x01, 0x8F, 0x8F]
     assert not c.disconnected.is_set()
 
 
@@ -248,3 +256,58 @@ def test_reason_string_only_when_problem_information_requested(broker, connect):
     assert isinstance(chatty.disconnect_props[0].ReasonString, str)
     assert len(chatty.disconnect_props[0].ReasonString) > 0
     assert not hasattr(quiet.disconnect_props[0], "ReasonString")
+
+
+def test_outbound_topic_aliases_resolve_to_the_right_topics(broker, connect):
+    sub = connect(broker, V5, TopicAliasMaximum=2)
+    pub = connect(broker, V5)
+    assert sub.subscribe("v5/oa/#", 1) == [1]
+    sequence = ["a", "b", "a", "a", "c", "b", "a", "c", "c", "b", "a", "b"]
+    for i, t in enumerate(sequence):
+        pub.publish(f"v5/oa/{t}", f"{t}{i}".encode(), qos=1)
+    aliases = {}
+    resolved = []
+    reused = 0
+    for m in sub.expect(len(sequence)):
+        alias = getattr(m.properties, "TopicAlias", None)
+        if alias is not None:
+            assert 1 <= alias <= 2, f"alias {alias} above the client's maximum 2"
+        if m.topic:
+            if alias is not None:
+                aliases[alias] = m.topic
+            resolved.append((m.topic, m.payload))
+        else:
+            assert alias in aliases, f"empty topic with unknown alias {alias}"
+            reused += 1
+            resolved.append((aliases[alias], m.payload))
+    assert sorted(resolved) == sorted((f"v5/oa/{t}", f"{t}{i}".encode()) for i, t in enumerate(sequence))
+    assert reused > 0, "the broker never reused an alias"
+    # Per topic, order is kept.
+    for t in "abc":
+        assert [p for topic, p in resolved if topic == f"v5/oa/{t}"] == [
+            f"{t}{i}".encode() for i, x in enumerate(sequence) if x == t
+        ]
+
+
+FEATURES_OFF = """
+[mqtt]
+wildcard_subscriptions = false
+subscription_identifiers = false
+shared_subscriptions = false
+"""
+
+
+def test_v5_features_switched_off_in_config(broker_factory, connect):
+    b = broker_factory(FEATURES_OFF)
+    c = connect(b, V5)
+    p = c.connack[2]
+    assert (p.WildcardSubscriptionAvailable, p.SubscriptionIdentifierAvailable, p.SharedSubscriptionAvailable) == (0, 0, 0)
+    assert c.subscribe([("f/+", 1), ("f/#", 1), ("$share/g/f", 1), ("f/plain", 1)]) == [0xA2, 0xA2, 0x9E, 0x01]
+    assert c.subscribe("f/with-id", 1, sub_id=5) == [0xA1]
+    assert not c.disconnected.is_set()
+
+
+def test_v311_features_switched_off_in_config(broker_factory, connect):
+    b = broker_factory(FEATURES_OFF)
+    c = connect(b, V311)
+    assert c.subscribe([("f/+", 1), ("$share/g/f", 1), ("f/plain", 1)]) == [0x80, 0x80, 0x01]

@@ -27,6 +27,7 @@ def test_two_hundred_messages_arrive_in_order(broker, connect, version, qos):
     pub = connect(broker, version)
     assert sub.subscribe("order/t", qos) == [qos]
     infos = [pub.publish("order/t", str(i).encode(), qos=qos, wait=False) for i in range(200)]
+    assert {info.rc for info in infos} == {0}
     for info in infos:
         rc, _ = pub.pubacks.wait(info.mid)
         assert rc == 0x00

@@ -131,9 +131,9 @@ def test_v5_reconnect_within_will_delay_cancels_the_will(broker, connect):
     watcher = connect(broker, V5)
     assert watcher.subscribe("will/cancelled", 1) == [1]
     dying = connect.new(V5, client_id="blip", clean=False)
-    dying.will_set("will/cancelled", b"false alarm", qos=1, properties=props(PacketTypes.WILLMESSAGE, WillDelayInterval=2))
+    dying.will_set("will/cancelled", b"false alarm", qos=1, properties=props(PacketTypes.WILLMESSAGE, WillDelayInterval=1))
     dying.connect(broker, session_expiry=60)
     dying.drop()
     back = connect.new(V5, client_id="blip", clean=False)
     assert back.connect(broker, session_expiry=60) is True
-    watcher.expect_none(2.5)
+    watcher.expect_none(1.5)
