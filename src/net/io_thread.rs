@@ -17,12 +17,13 @@ use mio::{Events, Interest, Poll, Token};
 use crate::message::SessionRef;
 use crate::protocol::decode::decode_packet;
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
-use crate::router::shard::{shard_of_topic, Command, Delivery};
+use crate::router::shard::{Command, Delivery};
 use crate::session::connect::{peek_protocol_level, refusal_version, write_refusal};
 use crate::session::outbound::Queued;
 use crate::session::{Action, LinkLoss, Output, Session};
 
 use super::conn::{Conn, Phase, ReadState};
+use super::router_batch::RouterBatch;
 use super::shared::{Control, Shared};
 use super::slab::Slab;
 
@@ -31,6 +32,9 @@ pub const WAKER: Token = Token(usize::MAX);
 const TICK: Duration = Duration::from_millis(250);
 /// How long a closing connection may wait for its peer to close after our last bytes.
 const LINGER: Duration = Duration::from_secs(2);
+/// Times one flush may refill a connection's output from its session queue before other
+/// connections get their turn.
+const FLUSH_ROUNDS: usize = 4;
 /// Router deliveries handled per turn before sockets get another look.
 const DELIVERY_BUDGET: usize = 16 * 1024;
 
@@ -64,8 +68,14 @@ pub struct IoThread {
     pub dirty: Vec<usize>,
     /// Connections that still had input waiting when their read budget ran out.
     pub more_input: Vec<usize>,
+    /// Connections whose output budget ran out with the socket still writable.
+    pub flush_next_turn: Vec<usize>,
     /// Output sink for sessions without a connection.
     pub offline_out: Output,
+    /// Every socket read lands here first; only the bytes received are copied to the connection.
+    pub scratch: Box<[u8]>,
+    /// Router commands gathered this turn.
+    pub router_batch: RouterBatch,
 }
 
 impl IoThread {
@@ -75,7 +85,7 @@ impl IoThread {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
-            let timeout = if self.more_input.is_empty() {
+            let timeout = if self.more_input.is_empty() && self.flush_next_turn.is_empty() {
                 next_tick.saturating_duration_since(now)
             } else {
                 Duration::ZERO
@@ -101,15 +111,21 @@ impl IoThread {
             for id in std::mem::take(&mut self.more_input) {
                 self.on_readable(id);
             }
+            for id in std::mem::take(&mut self.flush_next_turn) {
+                self.mark_dirty(id);
+            }
             if !self.drain_control() {
                 self.shutdown();
                 return;
             }
             self.drain_deliveries();
+            // Router work before output: a SUBACK leaves only after its subscription is queued.
+            self.router_batch.send(&self.shared.router);
             self.flush_dirty();
             let now = Instant::now();
             if now >= next_tick {
                 self.tick(now);
+                self.router_batch.send(&self.shared.router);
                 self.flush_dirty();
                 next_tick = now + TICK;
             }
@@ -163,7 +179,7 @@ impl IoThread {
         if let Phase::Closing { .. } = conn.phase {
             // Lingering close: discard input until the peer closes, so our last packet is not
             // destroyed by a reset caused by unread data.
-            let state = conn.read_some(usize::MAX);
+            let state = conn.read_some(&mut self.scratch, usize::MAX);
             conn.rbuf.clear();
             match state {
                 ReadState::Closed => self.close(id, None),
@@ -172,7 +188,7 @@ impl IoThread {
             }
             return;
         }
-        let state = conn.read_some(max.saturating_add(8));
+        let state = conn.read_some(&mut self.scratch, max.saturating_add(8));
         // Decode before acting on a close, so a DISCONNECT followed by FIN is honoured.
         self.decode_input(id);
         match state {
@@ -262,7 +278,7 @@ impl IoThread {
             return;
         };
         if !conn.out.wire.is_empty() {
-            self.dirty.push(id);
+            queue_flush(conn, id, &mut self.dirty);
         }
         if conn.out.actions.is_empty() {
             return;
@@ -290,10 +306,11 @@ impl IoThread {
             .map(|s| s.session.session_ref())
     }
 
-    /// Sends a session's router work to the shards.
-    pub fn route(&self, who: Option<SessionRef>, action: Action) {
+    /// Queues a session's router work for this turn's batch.
+    pub fn route(&mut self, who: Option<SessionRef>, action: Action) {
+        let batch = &mut self.router_batch;
         match (action, who) {
-            (Action::Publish(msg), _) => self.shared.route_publish(msg),
+            (Action::Publish(msg), _) => batch.publish(msg),
             (
                 Action::Subscribe {
                     filter,
@@ -301,32 +318,30 @@ impl IoThread {
                     send_retained,
                 },
                 Some(session),
-            ) => self.shared.route_filter(&filter, || Command::Subscribe {
+            ) => batch.filter(&filter, || Command::Subscribe {
                 session,
                 filter: filter.clone(),
                 entry,
                 send_retained,
             }),
             (Action::Unsubscribe { filter }, Some(session)) => {
-                self.shared.route_filter(&filter, || Command::Unsubscribe {
+                batch.filter(&filter, || Command::Unsubscribe {
                     session,
                     filter: filter.clone(),
                 })
             }
             (Action::Redeliver { filter, msg }, Some(exclude)) => {
-                let shard = shard_of_topic(&msg.topic, self.shared.router.len());
-                let cmd = Command::Redeliver {
-                    filter,
-                    msg,
-                    exclude,
-                };
-                let _ = self.shared.router[shard].send(cmd);
+                let topic = msg.topic.clone();
+                batch.for_topic(
+                    &topic,
+                    Command::Redeliver {
+                        filter,
+                        msg,
+                        exclude,
+                    },
+                );
             }
-            (Action::Away { away }, Some(session)) => {
-                for tx in &self.shared.router {
-                    let _ = tx.send(Command::Away { session, away });
-                }
-            }
+            (Action::Away { away }, Some(session)) => batch.all(|| Command::Away { session, away }),
             _ => {}
         }
     }
@@ -345,7 +360,6 @@ impl IoThread {
                 Some(conn) => &mut conn.out,
                 None => &mut self.offline_out,
             };
-            let was_empty = out.wire.is_empty();
             let item = Queued {
                 msg: d.msg,
                 qos: d.qos,
@@ -354,9 +368,9 @@ impl IoThread {
                 shared: d.shared,
             };
             slot.session.deliver(item, &cfg.mqtt, now, out);
-            if was_empty && !out.wire.is_empty() {
-                if let Some(c) = slot.conn {
-                    self.dirty.push(c);
+            if let Some(c) = slot.conn {
+                if let Some(conn) = self.conns.get_mut(c).filter(|c| !c.out.wire.is_empty()) {
+                    queue_flush(conn, c, &mut self.dirty);
                 }
             }
         }
@@ -365,8 +379,14 @@ impl IoThread {
         }
     }
 
+    /// Puts a connection on this turn's flush list (once).
     fn mark_dirty(&mut self, id: usize) {
-        self.dirty.push(id);
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.flush_queued {
+                conn.flush_queued = true;
+                self.dirty.push(id);
+            }
+        }
     }
 
     fn flush_dirty(&mut self) {
@@ -376,16 +396,20 @@ impl IoThread {
         }
     }
 
+    /// Writes a connection's output, refilling it from the session's queue while the socket takes
+    /// it, up to a budget; a connection that still has output when the budget runs out (and whose
+    /// socket did not block, so no writable event will come) is flushed again next turn.
     fn flush_one(&mut self, id: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        for _ in 0..4 {
-            if conn.flush().is_err() {
-                return self.close(id, Some(LinkLoss::Network));
-            }
-            if !conn.out.wire.is_empty() {
-                break;
+        conn.flush_queued = false;
+        let mut rounds = 0;
+        loop {
+            match conn.flush() {
+                Err(_) => return self.close(id, Some(LinkLoss::Network)),
+                Ok(false) => break,
+                Ok(true) => {}
             }
             // Buffer drained: let the session send what its window or the buffer held back.
             let Phase::Attached { slot } = conn.phase else {
@@ -396,6 +420,11 @@ impl IoThread {
             };
             s.session.pump(now, &mut conn.out);
             if conn.out.wire.is_empty() {
+                break;
+            }
+            rounds += 1;
+            if rounds == FLUSH_ROUNDS {
+                self.flush_next_turn.push(id);
                 break;
             }
         }
@@ -430,7 +459,7 @@ impl IoThread {
                 };
             }
         }
-        self.dirty.push(id);
+        self.mark_dirty(id);
     }
 
     /// Closes a connection now; the session (if any) is detached with `loss`.
@@ -466,7 +495,7 @@ impl IoThread {
         let who = Some(s.session.session_ref());
         let actions = std::mem::take(&mut conn.out.actions);
         if !conn.out.wire.is_empty() {
-            self.dirty.push(cid);
+            queue_flush(conn, cid, &mut self.dirty);
         }
         for a in actions {
             if !matches!(a, Action::Close) {
@@ -511,6 +540,7 @@ impl IoThread {
     fn tick(&mut self, now: Instant) {
         let timeout = self.shared.cfg.mqtt.connect_timeout;
         let mut to_close = Vec::new();
+        let mut touched = Vec::new();
         for (id, conn) in self.conns.iter_mut() {
             match conn.phase {
                 Phase::AwaitingConnect { since }
@@ -525,7 +555,7 @@ impl IoThread {
                     if let Some(s) = self.sessions.get_mut(slot as usize) {
                         s.session.on_tick(now, &mut conn.out);
                         if !conn.out.actions.is_empty() || !conn.out.wire.is_empty() {
-                            self.dirty.push(id);
+                            touched.push(id);
                         }
                     }
                 }
@@ -535,8 +565,7 @@ impl IoThread {
         for id in to_close {
             self.close(id, None);
         }
-        let ids: Vec<usize> = self.dirty.clone();
-        for id in ids {
+        for id in touched {
             self.apply_actions(id);
         }
         self.tick_offline_sessions(now);
@@ -572,5 +601,15 @@ impl IoThread {
         for id in ids {
             self.close(id, Some(LinkLoss::Shutdown));
         }
+        // Wills of the clients just disconnected.
+        self.router_batch.send(&self.shared.router);
+    }
+}
+
+/// Puts `conn` (index `id`) on the flush list unless it is already there this turn.
+fn queue_flush(conn: &mut Conn, id: usize, dirty: &mut Vec<usize>) {
+    if !conn.flush_queued {
+        conn.flush_queued = true;
+        dirty.push(id);
     }
 }

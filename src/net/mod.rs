@@ -7,6 +7,7 @@ pub mod acceptor;
 pub mod conn;
 mod connect_flow;
 pub mod io_thread;
+pub mod router_batch;
 pub mod shared;
 pub mod slab;
 
@@ -32,7 +33,7 @@ use slab::Slab;
 
 /// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
 /// thread, which is the backpressure from router to publishers; the router itself never blocks.
-const ROUTER_QUEUE: usize = 16 * 1024;
+const ROUTER_QUEUE: usize = 4096;
 
 /// Stops a running broker from any thread.
 #[derive(Clone)]
@@ -124,7 +125,10 @@ impl Broker {
                 control: crx,
                 dirty: Vec::new(),
                 more_input: Vec::new(),
+                flush_next_turn: Vec::new(),
                 offline_out: Output::default(),
+                scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
+                router_batch: router_batch::RouterBatch::new(cfg.router_shards),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))

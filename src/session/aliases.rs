@@ -46,9 +46,13 @@ pub enum AliasUse {
     Reuse(u16),
 }
 
-/// Aliases the broker assigned: topic -> (alias, last use).
+/// Aliases the broker assigned: topic -> (alias, last use). Boxed and only allocated for clients
+/// that accept aliases, so the common connection pays one pointer for the feature.
 #[derive(Debug, Default)]
-pub struct OutboundAliases {
+pub struct OutboundAliases(Option<Box<AliasTable>>);
+
+#[derive(Debug, Default)]
+struct AliasTable {
     max: u16,
     by_topic: HashMap<Box<str>, (u16, u64)>,
     by_alias: Vec<Box<str>>,
@@ -58,17 +62,26 @@ pub struct OutboundAliases {
 impl OutboundAliases {
     /// A table for a client whose CONNECT allowed `client_max` aliases (0 = none).
     pub fn new(client_max: u16) -> OutboundAliases {
-        OutboundAliases {
-            max: client_max.min(MAX_OUTBOUND_ALIASES),
-            ..Default::default()
-        }
+        let max = client_max.min(MAX_OUTBOUND_ALIASES);
+        OutboundAliases((max > 0).then(|| {
+            Box::new(AliasTable {
+                max,
+                ..Default::default()
+            })
+        }))
     }
 
     /// Decides how to send `topic`, assigning or replacing an alias when the table allows.
     pub fn use_for(&mut self, topic: &str) -> AliasUse {
-        if self.max == 0 {
-            return AliasUse::None;
+        match self.0.as_deref_mut() {
+            Some(table) => table.use_for(topic),
+            None => AliasUse::None,
         }
+    }
+}
+
+impl AliasTable {
+    fn use_for(&mut self, topic: &str) -> AliasUse {
         self.clock += 1;
         let now = self.clock;
         if let Some(entry) = self.by_topic.get_mut(topic) {

@@ -6,7 +6,7 @@
 //! packets, deliveries from the router and `now`; outputs are bytes in an [`OutBuf`] and
 //! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
 
-use std::collections::HashMap;
+use crate::router::hash::FastMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +92,7 @@ struct Link {
 pub struct Session {
     client_id: Arc<str>,
     me: SessionRef,
-    subscriptions: HashMap<Arc<str>, SubEntry>,
+    subscriptions: FastMap<Arc<str>, SubEntry>,
     outbound: Outbound,
     /// Inbound QoS 2 packet ids received and not yet released (PUBREC sent, PUBREL awaited).
     awaiting_rel: Vec<u16>,
@@ -121,7 +121,7 @@ impl Session {
         Session {
             client_id,
             me,
-            subscriptions: HashMap::new(),
+            subscriptions: FastMap::default(),
             outbound: Outbound::default(),
             awaiting_rel: Vec::new(),
             expiry: 0,
@@ -191,6 +191,9 @@ impl Session {
             ack.shared_subscription_available = (!cfg.shared_subscriptions).then_some(0);
             ack.wildcard_subscription_available = (!cfg.wildcard_subscriptions).then_some(0);
             ack.subscription_identifier_available = (!cfg.subscription_identifiers).then_some(0);
+            if p.request_response_information == Some(1) && !cfg.response_information.is_empty() {
+                ack.response_information = Some(cfg.response_information.clone());
+            }
             if assigned_id {
                 ack.assigned_client_identifier = Some(self.client_id.to_string());
             }
