@@ -392,6 +392,15 @@ class Client:
             self.paho.loop_stop()
 
 
+def witness(connect, broker, topic_filter):
+    """A subscriber to `topic_filter` made before a test publishes: once it has the messages,
+    the broker has routed them, and stored the retained ones. (A PUBACK only means the broker
+    took a message; routing follows, so a later SUBSCRIBE from another client could overtake it.)"""
+    w = connect(broker, V5)
+    assert w.subscribe(topic_filter, 1) == [1]
+    return w
+
+
 @pytest.fixture
 def connect(broker_factory):
     """`connect(broker, version, client_id=None, clean=True, keepalive=60, session_expiry=None,

@@ -173,3 +173,35 @@ def test_client_id_length_limit(broker, connect, version):
     too_long.connect(broker, expect_rc=0x85)
     too_long.wait_disconnected()
     assert not ok.disconnected.is_set()
+
+
+def test_v31_client_id_longer_than_23_is_refused(broker, connect):
+    ok = connect.new(V31, client_id="x" * 23)
+    assert ok.connect(broker) is False
+    refused = connect.new(V31, client_id="x" * 24)
+    refused.connect(broker, expect_rc=0x85)  # 3.1 return code 2, identifier rejected
+
+
+def test_v311_empty_client_id_needs_clean_session(broker):
+    # paho refuses to build this CONNECT itself, so it goes out raw: clean session 0, empty id.
+    body = b"\x00\x04MQTT\x04\x00\x00\x3c\x00\x00"
+    with socket.create_connection(tuple(broker), timeout=WAIT) as s:
+        s.sendall(bytes([0x10, len(body)]) + body)
+        data, _ = read_until_closed(s, timeout=WAIT)
+    assert data == bytes([0x20, 0x02, 0x00, 0x02])
+
+
+@pytest.mark.parametrize("requested", [True, False])
+def test_v5_response_information(broker_factory, connect, requested):
+    b = broker_factory('[mqtt]\nresponse_information = "replies/"\n')
+    extra = {"RequestResponseInformation": 1} if requested else {}
+    c = connect(b, V5, **extra)
+    if requested:
+        assert c.connack[2].ResponseInformation == "replies/"
+    else:
+        assert not hasattr(c.connack[2], "ResponseInformation")
+
+
+def test_v5_response_information_not_offered_by_default(broker, connect):
+    c = connect(broker, V5, RequestResponseInformation=1)
+    assert not hasattr(c.connack[2], "ResponseInformation")

@@ -3,7 +3,7 @@ expiry, topic aliases, reason codes."""
 
 import time
 
-from conftest import V5, V311, props
+from conftest import V5, V311, props, witness
 
 
 def _pair(broker, connect, topic, qos=1, **sub_opts):
@@ -119,7 +119,9 @@ def test_retain_as_published(broker, connect):
 
 def test_retain_handling(broker, connect):
     pub = connect(broker, V5)
+    w = witness(connect, broker, "v5/rh")
     pub.publish("v5/rh", b"stored", qos=1, retain=True)
+    w.expect_one()
 
     never = connect(broker, V5)
     assert never.subscribe("v5/rh", 1, retain_handling=2) == [1]
@@ -203,6 +205,7 @@ def test_payload_format_invalid_utf8_gets_puback_0x99(broker, connect):
 
 def test_retained_message_keeps_properties_and_gets_subscription_identifier(broker, connect):
     pub = connect(broker, V5)
+    w = witness(connect, broker, "v5/ret/#")
     user = [("site", "north"), ("site", "south")]
     pub.publish(
         "v5/ret/props",
@@ -217,6 +220,7 @@ def test_retained_message_keeps_properties_and_gets_subscription_identifier(brok
             PayloadFormatIndicator=1,
         ),
     )
+    w.expect_one()
     sub = connect(broker, V5)
     assert sub.subscribe("v5/ret/#", 1, sub_id=7) == [1]
     m = sub.expect_one()

@@ -2,15 +2,17 @@
 
 import pytest
 
-from conftest import ALL_VERSIONS, VERSIONS
+from conftest import ALL_VERSIONS, VERSIONS, witness
 
 
 @pytest.mark.parametrize("version", ALL_VERSIONS)
 def test_retained_delivered_on_subscribe_with_retain_flag(broker, connect, version):
     pub = connect(broker, version)
+    w = witness(connect, broker, "ret/#")
     assert pub.publish("ret/a", b"first", qos=1, retain=True) == 0x00
     assert pub.publish("ret/a", b"second", qos=1, retain=True) == 0x00  # replaces "first"
     assert pub.publish("ret/b", b"other", qos=0, retain=True) is None
+    w.expect(3)
 
     sub = connect(broker, version)
     assert sub.subscribe("ret/#", 1) == [1]
@@ -40,9 +42,11 @@ def test_live_delivery_of_retained_publish_has_retain_false(broker, connect, ver
 @pytest.mark.parametrize("version", VERSIONS)
 def test_empty_retained_payload_clears_retained_message(broker, connect, version):
     pub = connect(broker, version)
+    w = witness(connect, broker, "ret/#")
     pub.publish("ret/clear", b"stale", qos=1, retain=True)
     pub.publish("ret/keep", b"kept", qos=1, retain=True)
     pub.publish("ret/clear", b"", qos=1, retain=True)
+    w.expect(3)
 
     sub = connect(broker, version)
     assert sub.subscribe("ret/+", 1) == [1]
@@ -54,7 +58,9 @@ def test_empty_retained_payload_clears_retained_message(broker, connect, version
 @pytest.mark.parametrize("version", VERSIONS)
 def test_resubscribe_sends_retained_again(broker, connect, version):
     pub = connect(broker, version)
+    w = witness(connect, broker, "ret/again")
     pub.publish("ret/again", b"r", qos=1, retain=True)
+    w.expect_one()
     sub = connect(broker, version)
     assert sub.subscribe("ret/again", 1) == [1]
     assert sub.expect_one().retain is True

@@ -6,7 +6,7 @@ import time
 import pytest
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from conftest import V5, V311, VERSIONS, WAIT
+from conftest import V5, V311, VERSIONS, WAIT, witness
 
 
 def _drain(clients, total, timeout=WAIT):
@@ -96,7 +96,9 @@ def test_remaining_member_gets_everything_after_another_leaves(broker, connect, 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_no_retained_messages_for_shared_subscription(broker, connect, version):
     pub = connect(broker, version)
+    w = witness(connect, broker, "sh/ret")
     pub.publish("sh/ret", b"retained", qos=1, retain=True)
+    w.expect_one()
     member = connect(broker, version)
     assert member.subscribe("$share/grp/sh/ret", 1) == [1]
     member.expect_none()

@@ -1,13 +1,14 @@
 """Will messages: published when a client vanishes, not on a normal DISCONNECT."""
 
 import select
+import socket
 import subprocess
 import sys
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 
-from conftest import ALL_VERSIONS, V5, VERSIONS, WAIT, props
+from conftest import ALL_VERSIONS, V5, VERSIONS, WAIT, props, read_until_closed
 
 # A paho client that connects with a will and then waits to be killed.
 CRASHING_CLIENT = r"""
@@ -78,7 +79,10 @@ def test_retained_will_is_stored(broker, connect, version):
     dying = connect.new(version)
     dying.will_set("will/status", b"offline", qos=1, retain=True)
     dying.connect(broker)
+    watcher = connect(broker, version)  # tells when the will has been routed (and stored)
+    assert watcher.subscribe("will/status", 1) == [1]
     dying.drop()
+    assert watcher.expect_one().payload == b"offline"
     late = connect(broker, version)
     assert late.subscribe("will/status", 1) == [1]
     m = late.expect_one()
@@ -137,3 +141,31 @@ def test_v5_reconnect_within_will_delay_cancels_the_will(broker, connect):
     back = connect.new(V5, client_id="blip", clean=False)
     assert back.connect(broker, session_expiry=60) is True
     watcher.expect_none(1.5)
+
+
+def test_v5_will_declared_utf8_but_invalid_is_refused(broker, connect):
+    watcher = connect(broker, V5)
+    assert watcher.subscribe("will/#", 1) == [1]
+    # Raw, because paho 2.2 cannot decode CONNACK 0x99 (its reason table lacks CONNACK for 0x99
+    # and reports a malformed packet).
+    def s(text):
+        return len(text).to_bytes(2, "big") + text
+
+    body = (
+        s(b"MQTT") + bytes([5, 0x0E]) + (60).to_bytes(2, "big") + b"\x00"  # will, QoS 1, clean
+        + s(b"bad-will")
+        + b"\x02\x01\x01"  # will properties: Payload Format Indicator = 1
+        + s(b"will/bad")
+        + s(b"\xc3\x28")  # not UTF-8
+    )
+    with socket.create_connection(tuple(broker), timeout=WAIT) as sock:
+        sock.sendall(bytes([0x10, len(body)]) + body)
+        data, _ = read_until_closed(sock, timeout=WAIT)
+    assert data[0] == 0x20 and data[2:4] == b"\x00\x99", data
+    watcher.expect_none()
+    good = connect.new(V5)
+    good.will_set("will/good", "ok ✓".encode(), qos=1, properties=props(PacketTypes.WILLMESSAGE, PayloadFormatIndicator=1))
+    good.connect(broker)
+    good.drop()
+    m = watcher.expect_one()
+    assert (m.topic, m.payload, m.properties.PayloadFormatIndicator) == ("will/good", "ok ✓".encode(), 1)
