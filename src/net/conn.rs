@@ -86,7 +86,18 @@ impl Conn {
     /// `max_buffered` bytes (the caller decodes and calls again). Reads go through the thread's
     /// `scratch` buffer and only the bytes received are kept, so a connection that sends a small
     /// packet now and then never holds a large buffer.
-    pub fn read_some(&mut self, scratch: &mut [u8], max_buffered: usize) -> ReadState {
+    ///
+    /// With `short_read_ends`, a read that returns less than the scratch size ends the burst
+    /// without the extra read that would only say `WouldBlock`: under edge-triggered readiness,
+    /// bytes arriving after that read raise a new event. The caller passes false when the event
+    /// also reported the peer's close (a FIN that arrived earlier raises no new edge) and when it
+    /// reads without an event.
+    pub fn read_some(
+        &mut self,
+        scratch: &mut [u8],
+        max_buffered: usize,
+        short_read_ends: bool,
+    ) -> ReadState {
         let mut total = 0;
         loop {
             if total >= READ_BUDGET || self.rbuf.len() >= max_buffered {
@@ -97,6 +108,9 @@ impl Conn {
                 Ok(n) => {
                     self.rbuf.extend_from_slice(&scratch[..n]);
                     total += n;
+                    if short_read_ends && n < scratch.len() {
+                        return ReadState::Drained;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadState::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -76,6 +76,8 @@ pub struct IoThread {
     pub scratch: Box<[u8]>,
     /// Router commands gathered this turn.
     pub router_batch: RouterBatch,
+    /// The clock read once per loop turn, for everything the turn does.
+    pub now: Instant,
 }
 
 impl IoThread {
@@ -96,20 +98,24 @@ impl IoThread {
                     return;
                 }
             }
+            self.now = Instant::now();
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     continue;
                 }
                 let id = ev.token().0;
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    self.on_readable(id);
+                    // A short read ends the burst only when the peer has not closed: a FIN that
+                    // came before this event would raise no new edge and must be read now.
+                    let short_read_ends = !(ev.is_read_closed() || ev.is_error());
+                    self.on_readable(id, short_read_ends);
                 }
                 if ev.is_writable() {
                     self.mark_dirty(id);
                 }
             }
             for id in std::mem::take(&mut self.more_input) {
-                self.on_readable(id);
+                self.on_readable(id, false);
             }
             for id in std::mem::take(&mut self.flush_next_turn) {
                 self.mark_dirty(id);
@@ -171,7 +177,7 @@ impl IoThread {
         Some(id)
     }
 
-    fn on_readable(&mut self, id: usize) {
+    fn on_readable(&mut self, id: usize, short_read_ends: bool) {
         let max = self.shared.cfg.mqtt.max_packet_size as usize;
         let Some(conn) = self.conns.get_mut(id) else {
             return;
@@ -179,7 +185,7 @@ impl IoThread {
         if let Phase::Closing { .. } = conn.phase {
             // Lingering close: discard input until the peer closes, so our last packet is not
             // destroyed by a reset caused by unread data.
-            let state = conn.read_some(&mut self.scratch, usize::MAX);
+            let state = conn.read_some(&mut self.scratch, usize::MAX, false);
             conn.rbuf.clear();
             match state {
                 ReadState::Closed => self.close(id, None),
@@ -188,7 +194,7 @@ impl IoThread {
             }
             return;
         }
-        let state = conn.read_some(&mut self.scratch, max.saturating_add(8));
+        let state = conn.read_some(&mut self.scratch, max.saturating_add(8), short_read_ends);
         // Decode before acting on a close, so a DISCONNECT followed by FIN is honoured.
         self.decode_input(id);
         match state {
@@ -262,7 +268,7 @@ impl IoThread {
                 _ => self.close_after_flush(id),
             },
             Phase::Attached { slot } => {
-                let now = Instant::now();
+                let now = self.now;
                 if let Some(s) = self.sessions.get_mut(slot as usize) {
                     s.session
                         .handle(packet, &self.shared.cfg.mqtt, now, &mut conn.out);
@@ -347,7 +353,7 @@ impl IoThread {
     }
 
     fn drain_deliveries(&mut self) {
-        let now = Instant::now();
+        let now = self.now;
         let cfg = self.shared.cfg.clone();
         let mut orphans = Vec::new();
         for d in self.deliveries.try_iter().take(DELIVERY_BUDGET) {

@@ -129,6 +129,7 @@ impl Broker {
                 offline_out: Output::default(),
                 scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
                 router_batch: router_batch::RouterBatch::new(cfg.router_shards),
+                now: std::time::Instant::now(),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))
