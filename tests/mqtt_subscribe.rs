@@ -97,8 +97,20 @@ fn unsubscribe_flow(version: ProtocolVersion) {
     } else {
         assert!(codes.is_empty(), "3.1.1 UNSUBACK has no payload");
     }
+    // A filter with a leading wildcard lives in every router shard: it must go from all.
+    c.sub_ok(4, "+/w", QoS::AtLeastOnce);
+    c.unsubscribe(5, &["+/w"]);
     let mut p = Client::connect(b.addr, version, "unsub-pub");
     p.publish("u/a", b"gone", QoS::AtLeastOnce, false, 1);
+    for (i, first) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+        p.publish(
+            &format!("{first}/w"),
+            b"gone",
+            QoS::AtLeastOnce,
+            false,
+            10 + i as u16,
+        );
+    }
     p.publish("u/b", b"kept", QoS::AtLeastOnce, false, 2);
     let got = c.expect_publish_acked();
     assert_publish(&got, "u/b", b"kept", QoS::AtLeastOnce);

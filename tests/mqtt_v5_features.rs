@@ -300,3 +300,47 @@ fn mqtt_4_12_0_1_unsupported_authentication_method_gets_0x8c() {
         c.expect_closed();
     });
 }
+
+#[test]
+fn mqtt_3_1_2_24_disconnect_never_exceeds_the_clients_maximum_packet_size() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let limit = 30u32;
+        let small = props(|p| p.maximum_packet_size = Some(limit));
+        let mut c = Client::tcp(b.addr, V5);
+        let mut connect = connect_packet(V5, "tiny", true, 60);
+        connect.properties = small;
+        c.send(&Packet::Connect(Box::new(connect)));
+        let ack = c.expect_connack();
+        assert_eq!(ack.reason, ReasonCode::SUCCESS);
+        // PINGREQ with a reserved flag bit: the broker must say 0x81, in at most 30 bytes (a
+        // Reason String that does not fit must be left out, MQTT 5.0 section 3.14.2.2.2).
+        c.send_raw(&[0xC1, 0x00]);
+        let (bytes, closed) = c.read_raw_until_close(WAIT);
+        assert!(closed, "connection must be closed");
+        assert!(
+            bytes.len() <= limit as usize,
+            "DISCONNECT of {} bytes sent to a client whose Maximum Packet Size is {limit}: \
+             {bytes:02x?}",
+            bytes.len()
+        );
+        assert_eq!(&bytes[..1], &[0xE0], "a DISCONNECT");
+        assert_eq!(bytes.get(2), Some(&0x81), "reason Malformed Packet");
+    });
+}
+
+#[test]
+fn broker_shutdown_sends_v5_disconnect_0x8b_and_closes_everyone() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let mut c5 = Client::connect(b.addr, V5, "until-shutdown-5");
+        let mut c3 = Client::connect(b.addr, ProtocolVersion::V311, "until-shutdown-3");
+        let mut raw = Client::tcp(b.addr, V5);
+        c5.ping();
+        c3.ping();
+        b.shutdown();
+        c5.expect_disconnect(ReasonCode::SERVER_SHUTTING_DOWN);
+        c3.expect_closed();
+        raw.expect_closed();
+    });
+}

@@ -74,6 +74,10 @@ fn will_on_keep_alive_timeout(version: ProtocolVersion) {
         elapsed >= Duration::from_millis(1400),
         "will published after {elapsed:?}, before 1.5 x keep-alive"
     );
+    assert!(
+        elapsed <= Duration::from_millis(2600),
+        "will published only after {elapsed:?}"
+    );
     w.expect_nothing(QUIET);
 }
 
