@@ -1,8 +1,10 @@
 //! CONNECT / CONNACK and connection-level rules over real loopback sockets: unsupported protocol
 //! levels, malformed v5 CONNECT, MQTT 3.1 (`MQIsdp`) clients and their 23-character client id
 //! limit, empty client ids (3.1.1 and 5.0 Assigned Client Identifier), the session present flag,
-//! "first packet must be CONNECT", a second CONNECT, the connect timeout, and keep-alive
-//! (PINGREQ/PINGRESP, closing a silent client after 1.5 times the keep-alive).
+//! "first packet must be CONNECT", a second CONNECT, the connect timeout, keep-alive
+//! (PINGREQ/PINGRESP, closing a silent client after 1.5 times the keep-alive, v5 Server Keep
+//! Alive), unknown protocol names, client id limits from the config, `max_connections`, and
+//! framing (packets dribbled byte by byte, several packets in one write).
 
 mod common;
 
@@ -29,7 +31,16 @@ fn raw_connect(name: &[u8], level: u8, flags: u8, id: &str) -> Vec<u8> {
     }
     body.extend_from_slice(&(id.len() as u16).to_be_bytes());
     body.extend_from_slice(id.as_bytes());
-    let mut out = vec![0x10, body.len() as u8];
+    let mut out = vec![0x10];
+    let mut len = body.len();
+    for _ in 0..4 {
+        let byte = (len % 128) as u8;
+        len /= 128;
+        out.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            break;
+        }
+    }
     out.extend_from_slice(&body);
     out
 }
@@ -63,6 +74,15 @@ fn mqtt_3_1_2_2_unsupported_level_gets_connack_0x01_then_close() {
                 "protocol {:?} level {level}: expected 3.1.1 CONNACK rc 0x01 then close",
                 String::from_utf8_lossy(name)
             );
+        }
+        // A CONNECT long enough for a 2-byte Remaining Length is refused the same way.
+        let long_id = "L".repeat(300);
+        let got = bytes_before_close(b.addr, &raw_connect(b"MQTT", 3, 0x02, &long_id));
+        assert_eq!(got, [0x20, 0x02, 0x00, 0x01], "long CONNECT, level 3");
+        // An unknown protocol name: closed, and nothing sent [MQTT-3.1.2-1].
+        for name in [&b"MQTX"[..], b"mqtt", b""] {
+            let got = bytes_before_close(b.addr, &raw_connect(name, 4, 0x02, "name"));
+            assert!(got.is_empty(), "protocol name {name:?}: got {got:02x?}");
         }
         assert_broker_healthy(b.addr, V311, "after-levels");
     });
@@ -114,6 +134,13 @@ fn v5_malformed_connect_gets_connack_0x81_or_close() {
         let n = truncated.len();
         truncated[n - 5] = 0x10;
         v5_bad_connect_is_refused(b.addr, &truncated, ReasonCode::MALFORMED_PACKET);
+        // The same with a 2-byte Remaining Length (long client id).
+        let mut long = raw_connect(b"MQTT", 5, 0x03, &"L".repeat(300));
+        v5_bad_connect_is_refused(b.addr, &long, ReasonCode::MALFORMED_PACKET);
+        long = raw_connect(b"MQTT", 5, 0x02, &"L".repeat(300));
+        let n = long.len();
+        long[n - 302] = 0x02; // id length 0x022C: runs past the packet
+        v5_bad_connect_is_refused(b.addr, &long, ReasonCode::MALFORMED_PACKET);
         // Session Expiry Interval twice: a Protocol Error (0x82).
         let mut dup = vec![0x10, 0];
         dup.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60]);

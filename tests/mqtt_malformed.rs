@@ -5,7 +5,8 @@
 //!
 //! Covered: reserved fixed-header flag bits, a 5-byte Remaining Length, a packet larger than
 //! `max_packet_size` (v5 0x95), wildcards in a PUBLISH topic (0x90), PUBLISH QoS 3, QoS 1 with
-//! packet id 0, invalid UTF-8 and U+0000 in a topic, server-only packets sent by a client (0x82),
+//! packet id 0, DUP on QoS 0, invalid UTF-8 and U+0000 in a topic, bad subscription options and
+//! SUBSCRIBE/UNSUBSCRIBE without filters, server-only packets sent by a client (0x82),
 //! topic alias 0 or above the maximum (0x94), more unreleased QoS 2 messages than Receive Maximum
 //! (0x93), a duplicate property and subscription identifier 0 (0x82), length fields running past
 //! the packet, and a truncated packet followed by a close.
@@ -390,5 +391,49 @@ fn truncated_connect_followed_by_close() {
         c.expect_closed();
         assert_broker_healthy(b.addr, V311, "after-truncated-connect");
         assert_broker_healthy(b.addr, V5, "after-truncated-connect-5");
+    });
+}
+
+#[test]
+fn mqtt_3_3_1_2_qos0_publish_with_dup_flag() {
+    with_deadline(Duration::from_secs(20), || {
+        both(|v| {
+            let body = publish_body(v, b"a/b", None, &[]);
+            offence(v, &pkt(0x38, &body), MALFORMED);
+        });
+    });
+}
+
+/// A SUBSCRIBE with one filter "a" and the given options byte.
+fn subscribe_with_options(v: ProtocolVersion, options: u8) -> Vec<u8> {
+    let mut body = vec![0x00, 0x01];
+    if v.is_v5() {
+        body.push(0);
+    }
+    body.extend_from_slice(&[0x00, 0x01, b'a', options]);
+    pkt(0x82, &body)
+}
+
+#[test]
+fn mqtt_3_8_3_4_subscribe_options_qos_3_and_reserved_bits() {
+    with_deadline(Duration::from_secs(20), || {
+        // QoS 3: Malformed in 3.1.1 (close), a Protocol Error in 5.0.
+        offence(V311, &subscribe_with_options(V311, 0x03), MALFORMED);
+        offence(V5, &subscribe_with_options(V5, 0x03), PROTOCOL);
+        // Bits above QoS are reserved in 3.1.1; bits 6-7 are reserved in 5.0.
+        offence(V311, &subscribe_with_options(V311, 0x04), MALFORMED);
+        offence(V5, &subscribe_with_options(V5, 0x41), MALFORMED);
+        // Retain Handling 3 (5.0): a Protocol Error.
+        offence(V5, &subscribe_with_options(V5, 0x31), PROTOCOL);
+    });
+}
+
+#[test]
+fn mqtt_3_8_3_3_subscribe_and_unsubscribe_without_filters() {
+    with_deadline(Duration::from_secs(20), || {
+        offence(V311, &[0x82, 0x02, 0x00, 0x01], MALFORMED);
+        offence(V5, &[0x82, 0x03, 0x00, 0x01, 0x00], PROTOCOL);
+        offence(V311, &[0xA2, 0x02, 0x00, 0x01], MALFORMED);
+        offence(V5, &[0xA2, 0x03, 0x00, 0x01, 0x00], PROTOCOL);
     });
 }

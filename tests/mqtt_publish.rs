@@ -1,7 +1,8 @@
 //! PUBLISH flows over real loopback sockets, for MQTT 3.1.1 and 5.0: QoS 0/1/2 in both directions
 //! with the complete PUBACK / PUBREC / PUBREL / PUBCOMP exchanges, delivered QoS = min(published,
 //! granted), a QoS 2 PUBLISH resent before PUBREL delivered once, per-topic ordering of 500 QoS 1
-//! messages, v5 properties forwarded to subscribers, and v5 topic aliases from clients.
+//! messages, per-publisher order with concurrent publishers and fan-out to several subscribers,
+//! v5 properties forwarded to subscribers, v5 topic aliases from clients, and v5 No Local.
 
 mod common;
 
@@ -336,5 +337,56 @@ fn v5_no_local_subscription_skips_own_messages() {
             b"theirs",
             QoS::AtLeastOnce,
         );
+    });
+}
+
+#[test]
+fn mqtt_4_6_0_6_concurrent_publishers_keep_their_own_order_and_fan_out_reaches_all() {
+    with_deadline(Duration::from_secs(30), || {
+        const PUBLISHERS: u8 = 4;
+        const EACH: u16 = 150;
+        const SUBSCRIBERS: usize = 6;
+        let b = TestBroker::start();
+        let mut subs: Vec<Client> = (0..SUBSCRIBERS)
+            .map(|i| {
+                let version = if i % 2 == 0 { V311 } else { V5 };
+                let mut s = Client::connect(b.addr, version, &format!("fan-sub-{i}"));
+                s.sub_ok(1, "fan/t", qos(1 + (i % 2) as u8));
+                s
+            })
+            .collect();
+        // Publishers run at the same time, from threads, spread over both I/O threads.
+        let addr = b.addr;
+        let handles: Vec<_> = (0..PUBLISHERS)
+            .map(|n| {
+                std::thread::spawn(move || {
+                    let mut p = Client::connect(addr, V5, &format!("fan-pub-{n}"));
+                    for i in 0..EACH {
+                        let q = if i % 3 == 0 {
+                            QoS::ExactlyOnce
+                        } else {
+                            QoS::AtLeastOnce
+                        };
+                        p.publish("fan/t", &[n, (i >> 8) as u8, i as u8], q, false, i + 1);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("publisher thread");
+        }
+        for (i, s) in subs.iter_mut().enumerate() {
+            let got = s.collect_publishes(usize::from(PUBLISHERS) * usize::from(EACH));
+            let mut next = [0u16; PUBLISHERS as usize];
+            for m in &got {
+                let (n, seq) = (
+                    usize::from(m.payload[0]),
+                    u16::from_be_bytes([m.payload[1], m.payload[2]]),
+                );
+                assert_eq!(seq, next[n], "subscriber {i}: publisher {n} out of order");
+                next[n] += 1;
+            }
+            s.expect_nothing(Duration::from_millis(50));
+        }
     });
 }

@@ -2,7 +2,10 @@
 //! with the same client id (v5 DISCONNECT 0x8E; session inherited with clean=0, discarded with
 //! clean=1; old and new connection on the same or on different I/O threads), persistent sessions
 //! (subscriptions kept, QoS 1/2 queued while offline and QoS 0 dropped, delivered in order on
-//! reconnect, bounded queue), retransmission with DUP after reconnect, and v5 session expiry.
+//! reconnect, bounded queue), retransmission with DUP after reconnect (and after a takeover),
+//! inbound QoS 2 state kept across reconnects, v5 session expiry (and DISCONNECT changing it),
+//! and the hand-over of a connection to the I/O thread that owns its session with the packets
+//! that arrived behind its CONNECT.
 
 mod common;
 
@@ -450,5 +453,41 @@ fn takeover_resends_unacknowledged_messages_to_the_new_connection() {
         assert!(again.dup, "resent with DUP=1");
         assert_eq!(again.packet_id, first.packet_id);
         new.expect_nothing(QUIET);
+    });
+}
+
+/// CONNECT (with a will) and a PUBLISH in one write, then FIN at once, on a connection that must
+/// be handed to the session's thread: the PUBLISH is still routed and the will published.
+#[test]
+fn handover_then_immediate_close_routes_pipelined_publish_and_will() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let (s, _) = connect_session(&b, V311, "hofin", false);
+        s.disconnect();
+        let mut w = Client::connect(b.addr, V311, "hofin-watch");
+        w.sub_ok(1, "hofin/#", QoS::AtLeastOnce);
+        // Connections so far: 0 (session, thread 0), 1 (watcher, thread 1); this one: thread 0.
+        // One filler makes it land on thread 1, away from the session.
+        let _filler = Client::tcp(b.addr, V311);
+        let mut c = Client::tcp(b.addr, V311);
+        let mut connect = connect_packet(V311, "hofin", false, 60);
+        connect.will = Some(will("hofin/will", b"vanished", QoS::AtLeastOnce, false));
+        let mut bytes = encode(&Packet::Connect(Box::new(connect)), V311);
+        bytes.extend(encode(
+            &Packet::Publish(publish_packet(
+                "hofin/data",
+                b"last",
+                QoS::AtMostOnce,
+                false,
+                0,
+            )),
+            V311,
+        ));
+        c.send_raw(&bytes);
+        c.shutdown_write();
+        let got = w.collect_publishes(2);
+        assert_publish(&got[0], "hofin/data", b"last", QoS::AtMostOnce);
+        assert_publish(&got[1], "hofin/will", b"vanished", QoS::AtLeastOnce);
+        w.expect_nothing(QUIET);
     });
 }

@@ -3,7 +3,8 @@
 //! filter), overlapping subscriptions (one copy at the highest QoS; v5 with every subscription
 //! identifier), re-subscribing replaces the subscription and resends retained messages, `$SYS`
 //! topics and leading wildcards, and retained messages (stored per topic, RETAIN=1 on subscribe,
-//! cleared by an empty payload, RETAIN=0 on live forwarding in 3.1.1, Retain As Published in 5.0).
+//! cleared by an empty payload, RETAIN=0 on live forwarding in 3.1.1, Retain As Published in 5.0),
+//! and the wildcard matching examples of section 4.7 for retained and live messages.
 
 mod common;
 
@@ -400,5 +401,120 @@ fn mqtt_3_3_1_12_v5_retain_as_published_and_retain_handling() {
         assert!(!c.retain, "without Retain As Published: RETAIN=0");
         let i = ifnew.expect_publish_acked();
         assert!(!i.retain);
+    });
+}
+
+/// Topics used by the matching test: the examples of MQTT 3.1.1 / 5.0 section 4.7.
+const MATCH_TOPICS: [&str; 9] = [
+    "sport",
+    "sport/tennis/player1",
+    "sport/tennis/player1/ranking",
+    "sport/tennis/player1/score/wimbledon",
+    "sport/",
+    "/finance",
+    "a//b",
+    "$SYS/monitor/Clients",
+    "$SYS",
+];
+
+/// Filter -> the topics of [`MATCH_TOPICS`] it matches, by the specification's rules.
+fn match_table() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        (
+            "sport/tennis/player1/#",
+            vec![
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player1/score/wimbledon",
+            ],
+        ),
+        (
+            "sport/#",
+            vec![
+                "sport",
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player1/score/wimbledon",
+                "sport/",
+            ],
+        ),
+        ("sport/+", vec!["sport/"]),
+        ("+", vec!["sport"]),
+        ("+/+", vec!["sport/", "/finance"]),
+        ("/+", vec!["/finance"]),
+        ("a/+/b", vec!["a//b"]),
+        (
+            "+/tennis/#",
+            vec![
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player1/score/wimbledon",
+            ],
+        ),
+        ("$SYS/#", vec!["$SYS/monitor/Clients", "$SYS"]),
+        ("$SYS/monitor/+", vec!["$SYS/monitor/Clients"]),
+        ("+/monitor/Clients", vec![]),
+        (
+            "#",
+            vec![
+                "sport",
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player1/score/wimbledon",
+                "sport/",
+                "/finance",
+                "a//b",
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn mqtt_4_7_1_wildcard_matching_for_retained_and_live_messages() {
+    with_deadline(Duration::from_secs(30), || {
+        let b = TestBroker::start();
+        let mut p = Client::connect(b.addr, V311, "match-pub");
+        for (i, t) in MATCH_TOPICS.iter().enumerate() {
+            p.publish(t, t.as_bytes(), QoS::AtLeastOnce, true, i as u16 + 1);
+        }
+        let mut subs = Vec::new();
+        for (i, (filter, want)) in match_table().into_iter().enumerate() {
+            let mut c = Client::connect(b.addr, V311, &format!("match-{i}"));
+            c.sub_ok(1, filter, QoS::AtLeastOnce);
+            let mut got: Vec<String> = c
+                .collect_publishes(want.len())
+                .into_iter()
+                .map(|m| {
+                    assert!(m.retain, "{filter}: retained delivery without RETAIN");
+                    m.topic
+                })
+                .collect();
+            got.sort();
+            let mut want_sorted: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+            want_sorted.sort();
+            assert_eq!(got, want_sorted, "retained messages matching {filter:?}");
+            subs.push((c, filter, want));
+        }
+        for (c, _, _) in subs.iter_mut() {
+            c.expect_nothing(Duration::from_millis(20));
+        }
+        // The same topics published live, not retained, in a fixed order.
+        for (i, t) in MATCH_TOPICS.iter().enumerate() {
+            p.publish(t, b"live", QoS::AtLeastOnce, false, 100 + i as u16);
+        }
+        for (c, filter, want) in subs.iter_mut() {
+            let got: Vec<String> = c
+                .collect_publishes(want.len())
+                .into_iter()
+                .map(|m| m.topic)
+                .collect();
+            let in_publish_order: Vec<String> = MATCH_TOPICS
+                .iter()
+                .filter(|t| want.contains(t))
+                .map(|t| t.to_string())
+                .collect();
+            assert_eq!(got, in_publish_order, "live messages matching {filter:?}");
+            c.expect_nothing(Duration::from_millis(50));
+        }
     });
 }

@@ -2,8 +2,9 @@
 //! Size limiting what the broker sends, Message Expiry (queued, retained and forwarded), the Will
 //! Delay Interval, what CONNACK advertises for configured limits (retain unavailable, Maximum QoS,
 //! no shared subscriptions) and how the broker enforces them, PUBREL for an unknown packet id,
-//! Payload Format Indicator checks, subscription identifiers on retained messages, and an
-//! unsupported authentication method.
+//! Payload Format Indicator checks, subscription identifiers on retained messages, an
+//! unsupported authentication method, a DISCONNECT that must fit the client's Maximum Packet Size,
+//! and DISCONNECT 0x8B when the broker shuts down.
 
 mod common;
 
@@ -302,7 +303,7 @@ fn mqtt_4_12_0_1_unsupported_authentication_method_gets_0x8c() {
 }
 
 #[test]
-fn mqtt_3_1_2_24_disconnect_never_exceeds_the_clients_maximum_packet_size() {
+fn mqtt_3_14_2_3_disconnect_never_exceeds_the_clients_maximum_packet_size() {
     with_deadline(Duration::from_secs(20), || {
         let b = TestBroker::start();
         let limit = 30u32;
