@@ -1,5 +1,5 @@
 //! Micro-benchmarks of picomq's pure core: topic matching, the subscription trie and the
-//! retained store (and, later, the codec).
+//! retained store, and the codec (PUBLISH decode/encode and the per-subscriber output write).
 //!
 //! Owns: benchmark setup and names only; it must not test behaviour (unit tests do that) nor
 //! touch I/O. Run with `cargo bench --bench core -- --warm-up-time 1 --measurement-time 2` for a
@@ -7,11 +7,16 @@
 
 use std::hint::black_box;
 
+use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion};
-use picomq::protocol::topic;
+use picomq::protocol::decode::decode_packet;
+use picomq::protocol::encode::encode_packet;
+use picomq::protocol::publish_header::PublishHeader;
+use picomq::protocol::{topic, Packet, Properties, ProtocolVersion, Publish, QoS};
 use picomq::router::hash::FastMap;
 use picomq::router::retained::RetainedStore;
 use picomq::router::trie::SubscriptionTrie;
+use picomq::session::outbuf::OutBuf;
 
 /// Number of subscriptions in the trie benches and retained messages in the store benches.
 const N: u32 = 10_000;
@@ -145,15 +150,73 @@ fn bench_level_lookup(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CODEC BENCHES: the codec engineer adds encode/decode benchmarks here (a `bench_codec` function
-// and an entry in the `criterion_group!` below). Keep router/topic benches above this line.
-// ---------------------------------------------------------------------------------------------
+// Codec: decode of a typical 64-byte QoS 1 PUBLISH (v3.1.1 and v5 with a user property), and the
+// per-subscriber cost of writing one shared PUBLISH into a connection's output queue.
+fn publish_packet(version: ProtocolVersion) -> Packet {
+    let mut properties = Properties::default();
+    if version.is_v5() {
+        properties.user_properties.push(("unit".into(), "C".into()));
+    }
+    Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "site/3/dev/1235/temp".into(),
+        packet_id: Some(42),
+        properties,
+        payload: Bytes::from(vec![0x5a; 64]),
+    })
+}
+
+fn bench_codec(c: &mut Criterion) {
+    let mut g = c.benchmark_group("codec");
+    for (name, v) in [("v311", ProtocolVersion::V311), ("v5", ProtocolVersion::V5)] {
+        let packet = publish_packet(v);
+        let mut wire = BytesMut::new();
+        encode_packet(&packet, v, &mut wire);
+        g.bench_function(format!("decode_publish_64B_{name}"), |b| {
+            b.iter(|| {
+                let mut buf = wire.clone();
+                black_box(decode_packet(&mut buf, Some(v), u32::MAX).ok());
+            })
+        });
+        g.bench_function(format!("encode_publish_64B_{name}"), |b| {
+            let mut out = BytesMut::with_capacity(256);
+            b.iter(|| {
+                out.clear();
+                encode_packet(black_box(&packet), v, &mut out);
+            })
+        });
+    }
+    let payload = Bytes::from(vec![0x5a; 64]);
+    let none = Properties::default();
+    g.bench_function("outbuf_publish_64B_per_subscriber", |b| {
+        let mut out = OutBuf::new();
+        b.iter(|| {
+            let head = PublishHeader {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: "site/3/dev/1235/temp",
+                packet_id: None,
+                properties: &none,
+                extras: Default::default(),
+            };
+            out.publish(&head, &payload, ProtocolVersion::V311);
+            if out.len() > 64 * 1024 {
+                out.take_all();
+            }
+        })
+    });
+    g.finish();
+}
 
 criterion_group!(
     benches,
     bench_topic_matches,
     bench_level_lookup,
     bench_trie,
-    bench_retained
+    bench_retained,
+    bench_codec
 );
 criterion_main!(benches);

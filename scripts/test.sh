@@ -26,6 +26,6 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo build --release --bin picomq
-cargo test --all-targets
+cargo test
 echo "== python interoperability tests (paho-mqtt)"
 PICOMQ_BIN="$PWD/target/release/picomq" python3 -m pytest -q tests/python

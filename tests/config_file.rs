@@ -158,6 +158,10 @@ fn other_value(dotted: &str) -> Option<String> {
         "mqtt.max_qos" => "1".into(),
         "mqtt.max_topic_levels" => "8".into(),
         "mqtt.topic_alias_maximum" => "0".into(),
+        "mqtt.wildcard_subscriptions"
+        | "mqtt.subscription_identifiers"
+        | "mqtt.shared_subscriptions" => "false".into(),
+        "mqtt.shared_subscription_strategy" => "\"sticky\"".into(),
         _ => return None,
     })
 }
@@ -295,6 +299,11 @@ fn every_bad_value_names_its_key_and_line() {
         ("mqtt.max_topic_levels", "0", "between 1 and 65535"),
         ("mqtt.topic_alias_maximum", "65536", "between 0 and 65535"),
         ("mqtt.topic_alias_maximum", "1.0", "expected a whole number"),
+        (
+            "mqtt.shared_subscription_strategy",
+            "\"fair\"",
+            "must be \"round_robin\"",
+        ),
     ];
     for (dotted, value, want) in cases {
         let (text, line) = shipped_with(dotted, value);

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::units::{DurationOrNever, HumanDuration, HumanSize};
-use super::{resolve_thread_count, Config, ListenerConfig};
+use super::{resolve_thread_count, Config, ListenerConfig, SharedStrategy};
 use crate::protocol::QoS;
 
 /// Highest `io_threads` / `router_shards` accepted; far above any edge device, it catches typos.
@@ -200,6 +200,10 @@ struct MqttSection {
     max_qos: Field<Int>,
     max_topic_levels: Field<Int>,
     topic_alias_maximum: Field<Int>,
+    wildcard_subscriptions: Field<bool>,
+    subscription_identifiers: Field<bool>,
+    shared_subscriptions: Field<bool>,
+    shared_subscription_strategy: Field<String>,
 }
 
 /// Parses and validates config text. `origin` names the text in errors (usually the file path).
@@ -490,6 +494,30 @@ impl Reader<'_> {
             0..=65535,
             out.topic_alias_maximum,
         )?;
+        let flags = [
+            (&m.wildcard_subscriptions, &mut out.wildcard_subscriptions),
+            (
+                &m.subscription_identifiers,
+                &mut out.subscription_identifiers,
+            ),
+            (&m.shared_subscriptions, &mut out.shared_subscriptions),
+        ];
+        for (field, target) in flags {
+            if let Some(v) = field {
+                *target = *v.get_ref();
+            }
+        }
+        if let Some(v) = &m.shared_subscription_strategy {
+            out.shared_strategy = match v.get_ref().as_str() {
+                "round_robin" => SharedStrategy::RoundRobin,
+                "random" => SharedStrategy::Random,
+                "sticky" => SharedStrategy::Sticky,
+                _ => {
+                    let message = "must be \"round_robin\", \"random\" or \"sticky\"";
+                    return Err(self.error(v.span(), "mqtt.shared_subscription_strategy", message));
+                }
+            };
+        }
         Ok(())
     }
 }

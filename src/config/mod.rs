@@ -128,6 +128,27 @@ pub struct MqttConfig {
     pub max_topic_levels: usize,
     /// Highest topic alias a v5 client may use toward the broker (0 disables client aliases).
     pub topic_alias_maximum: u16,
+    /// Whether filters with `+`/`#` are accepted (refused with 0xA2 / 0x80 otherwise).
+    pub wildcard_subscriptions: bool,
+    /// Whether v5 Subscription Identifiers are accepted (refused with 0xA1 otherwise).
+    pub subscription_identifiers: bool,
+    /// Whether `$share/{group}/{filter}` subscriptions are accepted (refused with 0x9E otherwise).
+    pub shared_subscriptions: bool,
+    /// How a shared subscription group picks the member that gets each message.
+    pub shared_strategy: SharedStrategy,
+}
+
+/// How a shared subscription group picks a member for each message. Online members are always
+/// preferred over members whose persistent session is offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SharedStrategy {
+    /// Each member in turn.
+    #[default]
+    RoundRobin,
+    /// A member chosen at random.
+    Random,
+    /// The same member while it stays subscribed and online.
+    Sticky,
 }
 
 impl Default for MqttConfig {
@@ -147,6 +168,10 @@ impl Default for MqttConfig {
             max_qos: QoS::ExactlyOnce,
             max_topic_levels: 64,
             topic_alias_maximum: 16,
+            wildcard_subscriptions: true,
+            subscription_identifiers: true,
+            shared_subscriptions: true,
+            shared_strategy: SharedStrategy::RoundRobin,
         }
     }
 }

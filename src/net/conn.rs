@@ -16,7 +16,8 @@ use crate::session::Output;
 /// Most bytes read from one socket per readiness event before others get a turn; a connection with
 /// more waiting is put on the thread's retry list.
 pub const READ_BUDGET: usize = 256 * 1024;
-const READ_CHUNK: usize = 4096;
+/// Size of each I/O thread's read scratch buffer.
+pub const READ_SCRATCH: usize = 16 * 1024;
 const MAX_IOVECS: usize = 64;
 
 /// What the connection is waiting for.
@@ -64,6 +65,8 @@ pub struct Conn {
     pub phase: Phase,
     /// Protocol version once CONNECT is decoded.
     pub version: Option<ProtocolVersion>,
+    /// Already on the thread's flush list for this turn.
+    pub flush_queued: bool,
 }
 
 impl Conn {
@@ -75,29 +78,26 @@ impl Conn {
             out: Output::default(),
             phase: Phase::AwaitingConnect { since: now },
             version: None,
+            flush_queued: false,
         }
     }
 
     /// Reads until the socket would block, the budget is spent, or the buffer holds more than
-    /// `max_buffered` bytes (the caller decodes and calls again).
-    pub fn read_some(&mut self, max_buffered: usize) -> ReadState {
+    /// `max_buffered` bytes (the caller decodes and calls again). Reads go through the thread's
+    /// `scratch` buffer and only the bytes received are kept, so a connection that sends a small
+    /// packet now and then never holds a large buffer.
+    pub fn read_some(&mut self, scratch: &mut [u8], max_buffered: usize) -> ReadState {
         let mut total = 0;
         loop {
             if total >= READ_BUDGET || self.rbuf.len() >= max_buffered {
                 return ReadState::MoreWaiting;
             }
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            let len = self.rbuf.len();
-            let cap = self.rbuf.capacity();
-            self.rbuf.resize(cap, 0);
-            let res = self.stream.read(&mut self.rbuf[len..]);
-            let got = *res.as_ref().unwrap_or(&0);
-            self.rbuf.truncate(len + got);
-            match res {
+            match self.stream.read(scratch) {
                 Ok(0) => return ReadState::Closed,
-                Ok(n) => total += n,
+                Ok(n) => {
+                    self.rbuf.extend_from_slice(&scratch[..n]);
+                    total += n;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadState::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return ReadState::Closed,
@@ -112,19 +112,21 @@ impl Conn {
         }
     }
 
-    /// Writes pending output until done or the socket would block. Returns Err on a socket error.
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// Writes pending output until done or the socket would block. Returns whether everything was
+    /// written (false: the socket would block, and a writable event will follow), or the socket
+    /// error.
+    pub fn flush(&mut self) -> io::Result<bool> {
         while !self.out.wire.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let n = self.out.wire.io_slices(&mut slices);
             match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(w) => self.out.wire.consume(w),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -17,7 +17,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::message::SessionRef;
 use crate::protocol::decode::decode_packet;
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
-use crate::router::shard::{Command, Delivery};
+use crate::router::shard::{shard_of_topic, Command, Delivery};
 use crate::session::connect::{peek_protocol_level, refusal_version, write_refusal};
 use crate::session::outbound::Queued;
 use crate::session::{Action, LinkLoss, Output, Session};
@@ -31,6 +31,9 @@ pub const WAKER: Token = Token(usize::MAX);
 const TICK: Duration = Duration::from_millis(250);
 /// How long a closing connection may wait for its peer to close after our last bytes.
 const LINGER: Duration = Duration::from_secs(2);
+/// Times one flush may refill a connection's output from its session queue before other
+/// connections get their turn.
+const FLUSH_ROUNDS: usize = 4;
 /// Router deliveries handled per turn before sockets get another look.
 const DELIVERY_BUDGET: usize = 16 * 1024;
 
@@ -64,8 +67,12 @@ pub struct IoThread {
     pub dirty: Vec<usize>,
     /// Connections that still had input waiting when their read budget ran out.
     pub more_input: Vec<usize>,
+    /// Connections whose output budget ran out with the socket still writable.
+    pub flush_next_turn: Vec<usize>,
     /// Output sink for sessions without a connection.
     pub offline_out: Output,
+    /// Every socket read lands here first; only the bytes received are copied to the connection.
+    pub scratch: Box<[u8]>,
 }
 
 impl IoThread {
@@ -75,7 +82,7 @@ impl IoThread {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
-            let timeout = if self.more_input.is_empty() {
+            let timeout = if self.more_input.is_empty() && self.flush_next_turn.is_empty() {
                 next_tick.saturating_duration_since(now)
             } else {
                 Duration::ZERO
@@ -100,6 +107,9 @@ impl IoThread {
             }
             for id in std::mem::take(&mut self.more_input) {
                 self.on_readable(id);
+            }
+            for id in std::mem::take(&mut self.flush_next_turn) {
+                self.mark_dirty(id);
             }
             if !self.drain_control() {
                 self.shutdown();
@@ -163,7 +173,7 @@ impl IoThread {
         if let Phase::Closing { .. } = conn.phase {
             // Lingering close: discard input until the peer closes, so our last packet is not
             // destroyed by a reset caused by unread data.
-            let state = conn.read_some(usize::MAX);
+            let state = conn.read_some(&mut self.scratch, usize::MAX);
             conn.rbuf.clear();
             match state {
                 ReadState::Closed => self.close(id, None),
@@ -172,7 +182,7 @@ impl IoThread {
             }
             return;
         }
-        let state = conn.read_some(max.saturating_add(8));
+        let state = conn.read_some(&mut self.scratch, max.saturating_add(8));
         // Decode before acting on a close, so a DISCONNECT followed by FIN is honoured.
         self.decode_input(id);
         match state {
@@ -262,7 +272,7 @@ impl IoThread {
             return;
         };
         if !conn.out.wire.is_empty() {
-            self.dirty.push(id);
+            queue_flush(conn, id, &mut self.dirty);
         }
         if conn.out.actions.is_empty() {
             return;
@@ -313,6 +323,20 @@ impl IoThread {
                     filter: filter.clone(),
                 })
             }
+            (Action::Redeliver { filter, msg }, Some(exclude)) => {
+                let shard = shard_of_topic(&msg.topic, self.shared.router.len());
+                let cmd = Command::Redeliver {
+                    filter,
+                    msg,
+                    exclude,
+                };
+                let _ = self.shared.router[shard].send(cmd);
+            }
+            (Action::Away { away }, Some(session)) => {
+                for tx in &self.shared.router {
+                    let _ = tx.send(Command::Away { session, away });
+                }
+            }
             _ => {}
         }
     }
@@ -331,17 +355,17 @@ impl IoThread {
                 Some(conn) => &mut conn.out,
                 None => &mut self.offline_out,
             };
-            let was_empty = out.wire.is_empty();
             let item = Queued {
                 msg: d.msg,
                 qos: d.qos,
                 retain: d.retain,
                 sub_ids: d.sub_ids,
+                shared: d.shared,
             };
             slot.session.deliver(item, &cfg.mqtt, now, out);
-            if was_empty && !out.wire.is_empty() {
-                if let Some(c) = slot.conn {
-                    self.dirty.push(c);
+            if let Some(c) = slot.conn {
+                if let Some(conn) = self.conns.get_mut(c).filter(|c| !c.out.wire.is_empty()) {
+                    queue_flush(conn, c, &mut self.dirty);
                 }
             }
         }
@@ -350,8 +374,14 @@ impl IoThread {
         }
     }
 
+    /// Puts a connection on this turn's flush list (once).
     fn mark_dirty(&mut self, id: usize) {
-        self.dirty.push(id);
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.flush_queued {
+                conn.flush_queued = true;
+                self.dirty.push(id);
+            }
+        }
     }
 
     fn flush_dirty(&mut self) {
@@ -361,16 +391,20 @@ impl IoThread {
         }
     }
 
+    /// Writes a connection's output, refilling it from the session's queue while the socket takes
+    /// it, up to a budget; a connection that still has output when the budget runs out (and whose
+    /// socket did not block, so no writable event will come) is flushed again next turn.
     fn flush_one(&mut self, id: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        for _ in 0..4 {
-            if conn.flush().is_err() {
-                return self.close(id, Some(LinkLoss::Network));
-            }
-            if !conn.out.wire.is_empty() {
-                break;
+        conn.flush_queued = false;
+        let mut rounds = 0;
+        loop {
+            match conn.flush() {
+                Err(_) => return self.close(id, Some(LinkLoss::Network)),
+                Ok(false) => break,
+                Ok(true) => {}
             }
             // Buffer drained: let the session send what its window or the buffer held back.
             let Phase::Attached { slot } = conn.phase else {
@@ -381,6 +415,11 @@ impl IoThread {
             };
             s.session.pump(now, &mut conn.out);
             if conn.out.wire.is_empty() {
+                break;
+            }
+            rounds += 1;
+            if rounds == FLUSH_ROUNDS {
+                self.flush_next_turn.push(id);
                 break;
             }
         }
@@ -415,7 +454,7 @@ impl IoThread {
                 };
             }
         }
-        self.dirty.push(id);
+        self.mark_dirty(id);
     }
 
     /// Closes a connection now; the session (if any) is detached with `loss`.
@@ -451,7 +490,7 @@ impl IoThread {
         let who = Some(s.session.session_ref());
         let actions = std::mem::take(&mut conn.out.actions);
         if !conn.out.wire.is_empty() {
-            self.dirty.push(cid);
+            queue_flush(conn, cid, &mut self.dirty);
         }
         for a in actions {
             if !matches!(a, Action::Close) {
@@ -463,12 +502,18 @@ impl IoThread {
         }
     }
 
-    /// Ends a session: removes its subscriptions from the router and forgets it.
+    /// Ends a session: publishes a will still waiting for its delay, removes its subscriptions
+    /// from the router and forgets it.
     pub fn end_session(&mut self, slot: u32) {
-        let Some(s) = self.sessions.remove(slot as usize) else {
+        let Some(mut s) = self.sessions.remove(slot as usize) else {
             return;
         };
         let who = s.session.session_ref();
+        let mut out = Output::default();
+        s.session.on_end(Instant::now(), &mut out);
+        for a in out.actions {
+            self.route(Some(who), a);
+        }
         for filter in s.session.filters() {
             self.route(
                 Some(who),
@@ -490,6 +535,7 @@ impl IoThread {
     fn tick(&mut self, now: Instant) {
         let timeout = self.shared.cfg.mqtt.connect_timeout;
         let mut to_close = Vec::new();
+        let mut touched = Vec::new();
         for (id, conn) in self.conns.iter_mut() {
             match conn.phase {
                 Phase::AwaitingConnect { since }
@@ -504,7 +550,7 @@ impl IoThread {
                     if let Some(s) = self.sessions.get_mut(slot as usize) {
                         s.session.on_tick(now, &mut conn.out);
                         if !conn.out.actions.is_empty() || !conn.out.wire.is_empty() {
-                            self.dirty.push(id);
+                            touched.push(id);
                         }
                     }
                 }
@@ -514,16 +560,32 @@ impl IoThread {
         for id in to_close {
             self.close(id, None);
         }
-        let ids: Vec<usize> = self.dirty.clone();
-        for id in ids {
+        for id in touched {
             self.apply_actions(id);
         }
-        let expired: Vec<u32> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.conn.is_none() && s.session.is_expired(now))
-            .map(|(slot, _)| slot as u32)
-            .collect();
+        self.tick_offline_sessions(now);
+    }
+
+    /// Offline sessions: delayed wills whose time has come, and expiry.
+    fn tick_offline_sessions(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        let mut actions = Vec::new();
+        for (slot, s) in self.sessions.iter_mut() {
+            if s.conn.is_some() {
+                continue;
+            }
+            if s.session.is_expired(now) {
+                expired.push(slot as u32);
+                continue;
+            }
+            s.session.on_tick(now, &mut self.offline_out);
+            for a in self.offline_out.actions.drain(..) {
+                actions.push((s.session.session_ref(), a));
+            }
+        }
+        for (who, a) in actions {
+            self.route(Some(who), a);
+        }
         for slot in expired {
             self.end_session(slot);
         }
@@ -534,5 +596,13 @@ impl IoThread {
         for id in ids {
             self.close(id, Some(LinkLoss::Shutdown));
         }
+    }
+}
+
+/// Puts `conn` (index `id`) on the flush list unless it is already there this turn.
+fn queue_flush(conn: &mut Conn, id: usize, dirty: &mut Vec<usize>) {
+    if !conn.flush_queued {
+        conn.flush_queued = true;
+        dirty.push(id);
     }
 }

@@ -32,7 +32,20 @@ use slab::Slab;
 
 /// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
 /// thread, which is the backpressure from router to publishers; the router itself never blocks.
-const ROUTER_QUEUE: usize = 16 * 1024;
+const ROUTER_QUEUE: usize = 4096;
+
+/// Stops a running broker from any thread.
+#[derive(Clone)]
+pub struct StopHandle(Arc<Waker>);
+
+impl StopHandle {
+    /// Asks the broker to stop; returns at once.
+    pub fn stop(&self) {
+        if let Err(e) = self.0.wake() {
+            log::error!("cannot signal the acceptor to stop: {e}");
+        }
+    }
+}
 
 /// A running broker.
 pub struct Broker {
@@ -79,9 +92,10 @@ impl Broker {
             let (tx, rx) = bounded(ROUTER_QUEUE);
             router.push(tx);
             let mb = mailboxes.clone();
+            let strategy = cfg.mqtt.shared_strategy;
             let t = std::thread::Builder::new()
                 .name(format!("picomq-router-{i}"))
-                .spawn(move || run_shard(Shard::new(), rx, mb))?;
+                .spawn(move || run_shard(Shard::new(strategy), rx, mb))?;
             threads.push(t);
         }
         drop(mailboxes);
@@ -110,7 +124,9 @@ impl Broker {
                 control: crx,
                 dirty: Vec::new(),
                 more_input: Vec::new(),
+                flush_next_turn: Vec::new(),
                 offline_out: Output::default(),
+                scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))
@@ -140,7 +156,12 @@ impl Broker {
 
     /// Asks the broker to stop: clients are disconnected (v5: 0x8B) and threads exit.
     pub fn stop(&self) {
-        let _ = self.stop.wake();
+        self.stop_handle().stop();
+    }
+
+    /// A handle that can stop the broker from another thread (e.g. a signal watcher).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop.clone())
     }
 
     /// Waits until every thread has exited (after [`Broker::stop`]).

@@ -251,57 +251,31 @@ fn decode_connect(mut r: Reader) -> Result<Packet, DecodeError> {
         }
         _ => return Err(DecodeError::malformed("unknown protocol name")),
     };
-    let flags = r.u8()?;
-    if flags & 0x01 != 0 {
-        return Err(DecodeError::malformed("reserved CONNECT flag set"));
-    }
-    let will_flag = flags & 0x04 != 0;
-    let will_qos_bits = (flags >> 3) & 0x03;
-    let will_retain = flags & 0x20 != 0;
-    let password_flag = flags & 0x40 != 0;
-    let username_flag = flags & 0x80 != 0;
-    if !will_flag && (will_qos_bits != 0 || will_retain) {
-        return Err(DecodeError::malformed(
-            "will QoS or retain without will flag",
-        ));
-    }
-    let will_qos = QoS::from_u8(will_qos_bits).ok_or(DecodeError::malformed("will QoS 3"))?;
-    if password_flag && !username_flag && !protocol.is_v5() {
-        return Err(DecodeError::malformed(
-            "password flag without user name flag",
-        ));
-    }
+    let flags = ConnectFlags::parse(r.u8()?, protocol)?;
     let keep_alive = r.u16()?;
     let properties = props_if_v5(&mut r, protocol, PropCtx::Connect)?;
     let client_id = r.string()?;
-    let will = if will_flag {
-        let properties = props_if_v5(&mut r, protocol, PropCtx::Will)?;
-        let topic = r.string()?;
-        let payload = r.binary()?;
-        Some(LastWill {
-            topic,
-            payload,
-            qos: will_qos,
-            retain: will_retain,
-            properties,
-        })
-    } else {
-        None
+    let will = match flags.will {
+        Some((qos, retain)) => {
+            let properties = props_if_v5(&mut r, protocol, PropCtx::Will)?;
+            let topic = r.string()?;
+            let payload = r.binary()?;
+            Some(LastWill {
+                topic,
+                payload,
+                qos,
+                retain,
+                properties,
+            })
+        }
+        None => None,
     };
-    let username = if username_flag {
-        Some(r.string()?)
-    } else {
-        None
-    };
-    let password = if password_flag {
-        Some(r.binary()?)
-    } else {
-        None
-    };
+    let username = flags.username.then(|| r.string()).transpose()?;
+    let password = flags.password.then(|| r.binary()).transpose()?;
     r.finish()?;
     Ok(Packet::Connect(Box::new(Connect {
         protocol,
-        clean_start: flags & 0x02 != 0,
+        clean_start: flags.clean_start,
         keep_alive,
         client_id,
         will,
@@ -309,6 +283,47 @@ fn decode_connect(mut r: Reader) -> Result<Packet, DecodeError> {
         password,
         properties,
     })))
+}
+
+/// The CONNECT flags byte (MQTT 5.0 section 3.1.2.3), validated.
+struct ConnectFlags {
+    clean_start: bool,
+    /// Will QoS and retain, when the will flag is set.
+    will: Option<(QoS, bool)>,
+    username: bool,
+    password: bool,
+}
+
+impl ConnectFlags {
+    /// Reserved bit 0 set, will QoS 3, will QoS/retain without the will flag, and (before 5.0) a
+    /// password without a user name are all Malformed Packet.
+    fn parse(flags: u8, protocol: ProtocolVersion) -> Result<ConnectFlags, DecodeError> {
+        if flags & 0x01 != 0 {
+            return Err(DecodeError::malformed("reserved CONNECT flag set"));
+        }
+        let will_flag = flags & 0x04 != 0;
+        let will_qos_bits = (flags >> 3) & 0x03;
+        let will_retain = flags & 0x20 != 0;
+        let password = flags & 0x40 != 0;
+        let username = flags & 0x80 != 0;
+        if !will_flag && (will_qos_bits != 0 || will_retain) {
+            return Err(DecodeError::malformed(
+                "will QoS or retain without will flag",
+            ));
+        }
+        let will_qos = QoS::from_u8(will_qos_bits).ok_or(DecodeError::malformed("will QoS 3"))?;
+        if password && !username && !protocol.is_v5() {
+            return Err(DecodeError::malformed(
+                "password flag without user name flag",
+            ));
+        }
+        Ok(ConnectFlags {
+            clean_start: flags & 0x02 != 0,
+            will: will_flag.then_some((will_qos, will_retain)),
+            username,
+            password,
+        })
+    }
 }
 
 /// CONNACK. A 3.1.1 return code above 5 is reserved and so Malformed Packet (it could not be

@@ -9,6 +9,7 @@ pub mod encode;
 pub mod error;
 pub mod packet;
 pub mod properties;
+pub mod publish_header;
 pub mod reason;
 pub mod topic;
 pub mod types;

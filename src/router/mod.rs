@@ -11,5 +11,8 @@
 pub mod hash;
 pub mod retained;
 pub mod shard;
+pub mod shared;
+#[cfg(test)]
+mod test_support;
 pub mod trie;
 pub mod worker;

@@ -240,61 +240,8 @@ impl<V> RetainedStore<V> {
 mod tests {
     use super::*;
     use crate::protocol::topic::matches;
+    use crate::router::test_support::{all_filters, random_topic, XorShift};
     use std::collections::HashMap;
-
-    /// Deterministic xorshift64 PRNG so failures reproduce.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    const ALPHABET: [&str; 5] = ["", "$SYS", "a", "b", "c"];
-
-    fn random_topic(rng: &mut XorShift) -> String {
-        let n = 1 + rng.below(4);
-        let levels: Vec<&str> = (0..n)
-            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-            .collect();
-        let topic = levels.join("/");
-        if topic.is_empty() {
-            "/".to_string()
-        } else {
-            topic
-        }
-    }
-
-    /// Every filter of up to 3 levels over the alphabet, with `+` anywhere and a trailing `#`.
-    fn all_filters() -> Vec<String> {
-        let inner = ["", "$SYS", "a", "b", "c", "+"];
-        let mut out = Vec::new();
-        let mut prefixes = vec![String::new()];
-        for depth in 0..3 {
-            let sep = if depth == 0 { "" } else { "/" };
-            let mut next = Vec::new();
-            for p in &prefixes {
-                out.push(format!("{p}{sep}#"));
-                for l in inner {
-                    out.push(format!("{p}{sep}{l}"));
-                    next.push(format!("{p}{sep}{l}"));
-                }
-            }
-            prefixes = next;
-        }
-        out.retain(|f| !f.is_empty());
-        out
-    }
 
     fn store_matches(store: &RetainedStore<u32>, filter: &str) -> Vec<(String, u32)> {
         let mut out = Vec::new();
@@ -316,7 +263,7 @@ mod tests {
     #[test]
     fn agrees_with_topic_matches_through_churn() {
         let mut rng = XorShift(0x0123_4567_89ab_cdef);
-        let filters = all_filters();
+        let filters = all_filters(&["", "$SYS", "a", "b", "c", "+"]);
         let mut store = RetainedStore::new();
         let mut reference: HashMap<String, u32> = HashMap::new();
         for round in 0..4u32 {

@@ -19,8 +19,12 @@ use std::time::Instant;
 use crate::message::{SessionRef, SharedMessage, SubEntry, SubIds};
 use crate::protocol::QoS;
 
+use crate::config::SharedStrategy;
+use crate::protocol::topic::split_shared;
+
 use super::hash::FastHasher;
 use super::retained::RetainedStore;
+use super::shared::{Chosen, SharedGroups};
 use super::trie::SubscriptionTrie;
 
 /// Work for a shard.
@@ -46,6 +50,23 @@ pub enum Command {
     },
     /// Route a message (and store/clear it as retained if flagged).
     Publish(SharedMessage),
+    /// A message a shared-subscription member took but will not acknowledge (it unsubscribed or
+    /// its session ended): give it to another member of the same group.
+    Redeliver {
+        /// The group's full `$share/...` filter.
+        filter: Arc<str>,
+        /// The message.
+        msg: SharedMessage,
+        /// The member that left.
+        exclude: SessionRef,
+    },
+    /// A session with shared subscriptions went offline (`away`) or came back / ended.
+    Away {
+        /// The session.
+        session: SessionRef,
+        /// Whether it is offline now.
+        away: bool,
+    },
 }
 
 /// A message for one session, sent to the I/O thread that owns it.
@@ -61,6 +82,8 @@ pub struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of the matching subscriptions.
     pub sub_ids: SubIds,
+    /// For a shared subscription, the group's full filter (to hand the message on if needed).
+    pub shared: Option<Arc<str>>,
 }
 
 /// The shard a topic name belongs to.
@@ -72,7 +95,9 @@ pub fn shard_of_topic(topic: &str, shards: usize) -> usize {
 }
 
 /// The shard a filter belongs to, or `None` when it starts with a wildcard and so belongs to all.
+/// A shared subscription goes where its inner filter goes.
 pub fn shard_of_filter(filter: &str, shards: usize) -> Option<usize> {
+    let filter = split_shared(filter).map_or(filter, |(_, inner)| inner);
     let first = filter.split('/').next().unwrap_or("");
     if first == "+" || first == "#" {
         None
@@ -82,17 +107,22 @@ pub fn shard_of_filter(filter: &str, shards: usize) -> Option<usize> {
 }
 
 /// One shard's state.
-#[derive(Default)]
 pub struct Shard {
     subs: SubscriptionTrie<SessionRef, SubEntry>,
+    shared: SharedGroups,
     retained: RetainedStore<SharedMessage>,
     scratch: Vec<(SessionRef, SubEntry)>,
 }
 
 impl Shard {
-    /// An empty shard.
-    pub fn new() -> Shard {
-        Shard::default()
+    /// An empty shard whose shared subscriptions pick members with `strategy`.
+    pub fn new(strategy: SharedStrategy) -> Shard {
+        Shard {
+            subs: SubscriptionTrie::new(),
+            shared: SharedGroups::new(strategy),
+            retained: RetainedStore::new(),
+            scratch: Vec::new(),
+        }
     }
 
     /// Number of subscriptions held.
@@ -114,14 +144,33 @@ impl Shard {
                 entry,
                 send_retained,
             } => {
+                if split_shared(&filter).is_some() {
+                    // No retained messages for a new shared subscription (MQTT 5.0 4.8.2).
+                    self.shared.subscribe(&filter, session, entry);
+                    return;
+                }
                 self.subs.insert(&filter, session, entry);
                 if send_retained {
                     self.send_retained(session, &filter, entry, now, emit);
                 }
             }
             Command::Unsubscribe { session, filter } => {
-                self.subs.remove(&filter, session);
+                if split_shared(&filter).is_some() {
+                    self.shared.unsubscribe(&filter, session);
+                } else {
+                    self.subs.remove(&filter, session);
+                }
             }
+            Command::Redeliver {
+                filter,
+                msg,
+                exclude,
+            } => {
+                if let Some(c) = self.shared.choose_other(&filter, exclude) {
+                    emit(shared_delivery(&msg, c));
+                }
+            }
+            Command::Away { session, away } => self.shared.set_away(session, away),
             Command::Publish(msg) => {
                 if msg.retain {
                     if msg.payload.is_empty() {
@@ -131,6 +180,8 @@ impl Shard {
                     }
                 }
                 self.fan_out(&msg, emit);
+                self.shared
+                    .for_each_choice(&msg.topic, |c| emit(shared_delivery(&msg, c)));
             }
         }
     }
@@ -155,6 +206,7 @@ impl Shard {
                 qos,
                 retain: true,
                 sub_ids,
+                shared: None,
             });
         });
     }
@@ -193,9 +245,21 @@ impl Shard {
                 qos: msg.qos.min(granted),
                 retain: msg.retain && keep_retain,
                 sub_ids,
+                shared: None,
             });
             i = j;
         }
+    }
+}
+
+fn shared_delivery(msg: &SharedMessage, c: Chosen) -> Delivery {
+    Delivery {
+        to: c.to,
+        msg: msg.clone(),
+        qos: msg.qos.min(c.entry.options.qos),
+        retain: msg.retain && c.entry.options.retain_as_published,
+        sub_ids: c.entry.id.map_or(SubIds::None, SubIds::One),
+        shared: Some(c.filter),
     }
 }
 

@@ -315,40 +315,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
 mod tests {
     use super::*;
     use crate::protocol::topic::matches;
-
-    /// Deterministic xorshift64 PRNG so failures reproduce.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    const ALPHABET: [&str; 5] = ["", "$SYS", "a", "b", "c"];
-
-    fn random_topic(rng: &mut XorShift) -> String {
-        let n = 1 + rng.below(4);
-        let levels: Vec<&str> = (0..n)
-            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-            .collect();
-        let topic = levels.join("/");
-        // The empty string is not a valid topic name.
-        if topic.is_empty() {
-            "/".to_string()
-        } else {
-            topic
-        }
-    }
+    use crate::router::test_support::{all_filters, random_topic, XorShift, ALPHABET};
 
     fn random_filter(rng: &mut XorShift) -> String {
         let n = 1 + rng.below(4);
@@ -389,28 +356,6 @@ mod tests {
         out
     }
 
-    /// Every filter of up to 3 levels over a small alphabet with `+` and a trailing `#`.
-    fn all_filters() -> Vec<String> {
-        let inner = ["", "$SYS", "a", "b", "+"];
-        let mut prefixes: Vec<String> = vec![String::new()];
-        let mut out = Vec::new();
-        for depth in 0..3 {
-            let mut next = Vec::new();
-            for p in &prefixes {
-                let sep = if depth == 0 { "" } else { "/" };
-                for l in inner.iter().chain(["#"].iter()) {
-                    out.push(format!("{p}{sep}{l}"));
-                }
-                for l in inner {
-                    next.push(format!("{p}{sep}{l}"));
-                }
-            }
-            prefixes = next;
-        }
-        out.retain(|f| !f.is_empty());
-        out
-    }
-
     /// Every topic of up to 3 levels over a small alphabet.
     fn all_topics() -> Vec<String> {
         let alphabet = ["", "$SYS", "a", "b"];
@@ -432,7 +377,7 @@ mod tests {
 
     #[test]
     fn exhaustive_small_space_agrees_with_topic_matches() {
-        let filters = all_filters();
+        let filters = all_filters(&["", "$SYS", "a", "b", "+"]);
         let topics = all_topics();
         let mut trie = SubscriptionTrie::new();
         let mut subs = Vec::new();

@@ -5,6 +5,7 @@
 //! router deliveries and a `now: Instant` passed in, and answers with bytes and [`Action`]s; it never
 //! touches sockets, threads, channels or the clock, so it is tested with a virtual clock.
 
+pub mod aliases;
 pub mod connect;
 pub mod outbound;
 pub mod outbuf;

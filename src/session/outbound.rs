@@ -9,13 +9,16 @@
 //! dropped only if there is none. Drops are counted in [`Outbound::dropped`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::MqttConfig;
 use crate::message::{SharedMessage, SubIds};
-use crate::protocol::{Packet, Properties, ProtocolVersion, PubResponse, QoS};
+use crate::protocol::publish_header::{PublishExtras, PublishHeader};
+use crate::protocol::{Packet, ProtocolVersion, PubResponse, QoS};
 
-use super::outbuf::{OutBuf, PublishHead};
+use super::aliases::{AliasUse, OutboundAliases};
+use super::outbuf::OutBuf;
 
 /// Above this many unwritten bytes a session stops writing into its connection's buffer and queues
 /// instead, so one slow reader holds at most this much encoded data plus its bounded queue.
@@ -32,6 +35,8 @@ pub struct Queued {
     pub retain: bool,
     /// Subscription identifiers to send with it (v5).
     pub sub_ids: SubIds,
+    /// The shared subscription (full `$share/...` filter) it came through, if any.
+    pub shared: Option<Arc<str>>,
 }
 
 /// Where an outbound QoS 1/2 message stands.
@@ -52,15 +57,18 @@ struct Inflight {
     item: Queued,
 }
 
-/// What a connected link allows us to send.
-#[derive(Debug, Clone, Copy)]
-pub struct LinkLimits {
+/// The connected client as the outbound flow sees it: what it accepts, and the topic aliases
+/// assigned on this connection.
+#[derive(Debug)]
+pub struct Peer {
     /// Protocol version of the connection.
     pub version: ProtocolVersion,
     /// Most unacknowledged QoS 1/2 messages (our config and the client's Receive Maximum).
     pub window: u16,
     /// Largest packet the client accepts.
     pub max_packet: u32,
+    /// Topic aliases we assigned (v5, when the client allows them).
+    pub aliases: OutboundAliases,
 }
 
 /// The outbound side of a session.
@@ -90,23 +98,23 @@ impl Outbound {
     pub fn offer(
         &mut self,
         item: Queued,
-        link: Option<LinkLimits>,
+        peer: Option<&mut Peer>,
         cfg: &MqttConfig,
         now: Instant,
         out: &mut OutBuf,
     ) {
-        match link {
+        match peer {
             None if item.qos == QoS::AtMostOnce => self.dropped += 1,
-            Some(l) if self.queue.is_empty() && self.can_send(&item, l, out) => {
-                self.send(item, l, now, out)
+            Some(p) if self.queue.is_empty() && self.can_send(&item, p, out) => {
+                self.send(item, p, now, out)
             }
             _ => self.enqueue(item, cfg),
         }
     }
 
-    fn can_send(&self, item: &Queued, link: LinkLimits, out: &OutBuf) -> bool {
+    fn can_send(&self, item: &Queued, peer: &Peer, out: &OutBuf) -> bool {
         out.len() < WIRE_HIGH_WATER
-            && (item.qos == QoS::AtMostOnce || self.inflight.len() < usize::from(link.window))
+            && (item.qos == QoS::AtMostOnce || self.inflight.len() < usize::from(peer.window))
     }
 
     fn enqueue(&mut self, item: Queued, cfg: &MqttConfig) {
@@ -136,20 +144,20 @@ impl Outbound {
 
     /// Sends queued messages while the window and the write buffer allow; call after an ack, after
     /// the buffer drained, and after a reconnect.
-    pub fn pump(&mut self, link: LinkLimits, now: Instant, out: &mut OutBuf) {
+    pub fn pump(&mut self, peer: &mut Peer, now: Instant, out: &mut OutBuf) {
         while let Some(front) = self.queue.front() {
-            if !self.can_send(front, link, out) {
+            if !self.can_send(front, peer, out) {
                 break;
             }
             let Some(item) = self.queue.pop_front() else {
                 break;
             };
             self.queued_bytes -= item.msg.cost();
-            self.send(item, link, now, out);
+            self.send(item, peer, now, out);
         }
     }
 
-    fn send(&mut self, item: Queued, link: LinkLimits, now: Instant, out: &mut OutBuf) {
+    fn send(&mut self, item: Queued, peer: &mut Peer, now: Instant, out: &mut OutBuf) {
         if item.msg.is_expired(now) {
             self.dropped += 1;
             return;
@@ -158,7 +166,7 @@ impl Outbound {
             QoS::AtMostOnce => None,
             _ => Some(self.next_id()),
         };
-        if !write_publish(&item, id, false, link, now, out) {
+        if !write_publish(&item, id, false, peer, now, out) {
             // Larger than the client accepts: MQTT 5.0 [MQTT-3.1.2-25] says to discard it as if it
             // had been delivered.
             self.dropped += 1;
@@ -227,17 +235,43 @@ impl Outbound {
 
     /// After a reconnect: resend every unacknowledged PUBLISH with DUP set and every PUBREL, in the
     /// original order [MQTT-4.4.0-1].
-    pub fn resend_inflight(&mut self, link: LinkLimits, now: Instant, out: &mut OutBuf) {
+    pub fn resend_inflight(&mut self, peer: &mut Peer, now: Instant, out: &mut OutBuf) {
         for f in &self.inflight {
             match f.stage {
                 Stage::AwaitPubComp => {
-                    out.packet(&Packet::PubRel(PubResponse::ok(f.id)), link.version)
+                    out.packet(&Packet::PubRel(PubResponse::ok(f.id)), peer.version)
                 }
                 _ => {
-                    write_publish(&f.item, Some(f.id), true, link, now, out);
+                    write_publish(&f.item, Some(f.id), true, peer, now, out);
                 }
             }
         }
+    }
+
+    /// Takes out the messages that came through a shared subscription: the queued ones of
+    /// `filter`, or, with `None`, all of them, queued or in flight.
+    pub fn take_shared(&mut self, filter: Option<&str>) -> Vec<Queued> {
+        let mut taken = Vec::new();
+        if filter.is_none() {
+            let (shared, rest): (VecDeque<_>, VecDeque<_>) = self
+                .inflight
+                .drain(..)
+                .partition(|f| f.item.shared.is_some());
+            self.inflight = rest;
+            taken.extend(shared.into_iter().map(|f| f.item));
+        }
+        let matches = |q: &Queued| match (&q.shared, filter) {
+            (Some(_), None) => true,
+            (Some(g), Some(f)) => &**g == f,
+            (None, _) => false,
+        };
+        let (shared, rest): (VecDeque<_>, VecDeque<_>) = self.queue.drain(..).partition(matches);
+        self.queue = rest;
+        for q in shared {
+            self.queued_bytes -= q.msg.cost();
+            taken.push(q);
+        }
+        taken
     }
 
     /// Everything still held, for moving unacknowledged messages elsewhere or for tests.
@@ -248,50 +282,52 @@ impl Outbound {
     }
 }
 
-/// Encodes one PUBLISH for a subscriber. Returns false (writing nothing) when it would exceed the
-/// client's Maximum Packet Size.
+/// Encodes one PUBLISH for a subscriber, with a topic alias when the client allows them. Returns
+/// false (writing nothing, assigning no alias) when it would exceed the client's Maximum Packet Size.
 fn write_publish(
     item: &Queued,
     id: Option<u16>,
     dup: bool,
-    link: LinkLimits,
+    peer: &mut Peer,
     now: Instant,
     out: &mut OutBuf,
 ) -> bool {
-    use crate::protocol::encode::publish_header_len;
     let msg = &item.msg;
-    let mut extra: Option<Properties> = None;
-    if link.version.is_v5() && (!item.sub_ids.as_slice().is_empty() || msg.expires_at.is_some()) {
-        // Per-subscriber properties: the only case that copies the message's property set.
-        let mut p = msg.properties.clone();
-        p.subscription_identifiers
-            .extend_from_slice(item.sub_ids.as_slice());
-        if let Some(at) = msg.expires_at {
-            let left = at.saturating_duration_since(now);
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            p.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
-        }
-        extra = Some(p);
-    }
-    let properties = extra.as_ref().unwrap_or(&msg.properties);
-    let size = publish_header_len(
-        item.qos,
-        &msg.topic,
-        properties,
-        msg.payload.len(),
-        link.version,
-    ) + msg.payload.len();
-    if size > link.max_packet as usize {
-        return false;
-    }
-    let head = PublishHead {
+    let v5 = peer.version.is_v5();
+    let message_expiry = msg.expires_at.filter(|_| v5).map(|at| {
+        let left = at.saturating_duration_since(now);
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        u32::try_from(secs).unwrap_or(u32::MAX)
+    });
+    let mut head = PublishHeader {
         dup,
         qos: item.qos,
         retain: item.retain,
         topic: &msg.topic,
         packet_id: id,
-        properties,
+        properties: &msg.properties,
+        extras: PublishExtras {
+            message_expiry,
+            // Sized as if an alias were added, so the check below holds whatever use_for decides.
+            topic_alias: v5.then_some(1),
+            subscription_ids: item.sub_ids.as_slice(),
+        },
     };
-    out.publish(&head, &msg.payload, link.version);
+    let size = head.len(msg.payload.len(), peer.version) + msg.payload.len();
+    if size > peer.max_packet as usize {
+        return false;
+    }
+    head.extras.topic_alias = None;
+    if v5 {
+        match peer.aliases.use_for(&msg.topic) {
+            AliasUse::None => {}
+            AliasUse::Assign(a) => head.extras.topic_alias = Some(a),
+            AliasUse::Reuse(a) => {
+                head.extras.topic_alias = Some(a);
+                head.topic = "";
+            }
+        }
+    }
+    out.publish(&head, &msg.payload, peer.version);
     true
 }

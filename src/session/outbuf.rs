@@ -10,8 +10,9 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::protocol::encode::{encode_packet, encode_publish_header};
-use crate::protocol::{Packet, Properties, ProtocolVersion, QoS};
+use crate::protocol::encode::encode_packet;
+use crate::protocol::publish_header::PublishHeader;
+use crate::protocol::{Packet, ProtocolVersion};
 
 /// Payloads at least this long are queued by reference instead of copied into the tail.
 const SHARE_THRESHOLD: usize = 512;
@@ -24,23 +25,6 @@ pub struct OutBuf {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
-}
-
-/// The per-subscriber parts of an outgoing PUBLISH.
-#[derive(Debug, Clone, Copy)]
-pub struct PublishHead<'a> {
-    /// DUP flag.
-    pub dup: bool,
-    /// QoS of this transmission.
-    pub qos: QoS,
-    /// RETAIN flag as this subscriber sees it.
-    pub retain: bool,
-    /// Topic name.
-    pub topic: &'a str,
-    /// Packet identifier (QoS 1/2 only).
-    pub packet_id: Option<u16>,
-    /// v5 properties (ignored for 3.1.1).
-    pub properties: &'a Properties,
 }
 
 impl OutBuf {
@@ -68,19 +52,9 @@ impl OutBuf {
 
     /// Appends a PUBLISH whose payload is shared: the header is encoded here, the payload is either
     /// copied (small) or queued by reference (large).
-    pub fn publish(&mut self, head: &PublishHead<'_>, payload: &Bytes, version: ProtocolVersion) {
+    pub fn publish(&mut self, head: &PublishHeader<'_>, payload: &Bytes, version: ProtocolVersion) {
         let before = self.tail.len();
-        encode_publish_header(
-            head.dup,
-            head.qos,
-            head.retain,
-            head.topic,
-            head.packet_id,
-            head.properties,
-            payload.len(),
-            version,
-            &mut self.tail,
-        );
+        head.encode(payload.len(), version, &mut self.tail);
         self.len += self.tail.len() - before + payload.len();
         if payload.len() < SHARE_THRESHOLD {
             self.tail.extend_from_slice(payload);

@@ -6,20 +6,23 @@
 //! packets, deliveries from the router and `now`; outputs are bytes in an [`OutBuf`] and
 //! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
 
-use std::collections::HashMap;
+use crate::router::hash::FastMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::MqttConfig;
 use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
-use crate::protocol::topic::{validate_topic_filter, validate_topic_name};
+use crate::protocol::topic::{
+    has_wildcard, split_shared, validate_topic_filter, validate_topic_name,
+};
 use crate::protocol::{
     ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
     Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
+use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
-use super::outbound::{LinkLimits, Outbound, Queued};
+use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
 
 /// What the I/O layer must do on behalf of a session.
@@ -42,6 +45,18 @@ pub enum Action {
         /// The filter to remove.
         filter: Arc<str>,
     },
+    /// Give a message taken for a shared subscription to another member of the group.
+    Redeliver {
+        /// The group's full `$share/...` filter.
+        filter: Arc<str>,
+        /// The message.
+        msg: SharedMessage,
+    },
+    /// This session (which has shared subscriptions) went offline, or is back / ending.
+    Away {
+        /// Whether it is offline now.
+        away: bool,
+    },
     /// Close the connection once the output buffer is written.
     Close,
 }
@@ -63,9 +78,9 @@ struct Link {
     keep_alive: u16,
     last_rx: Instant,
     will: Option<Box<LastWill>>,
-    limits: LinkLimits,
-    /// Inbound topic aliases (v5), index = alias - 1.
-    aliases: Vec<Option<Box<str>>>,
+    peer: Peer,
+    /// Topic aliases the client set (v5).
+    aliases: InboundAliases,
     /// Whether the client allows reason strings (Request Problem Information).
     problem_info: bool,
     /// Set once the session asked for the connection to close; later input is ignored.
@@ -77,7 +92,7 @@ struct Link {
 pub struct Session {
     client_id: Arc<str>,
     me: SessionRef,
-    subscriptions: HashMap<Arc<str>, SubEntry>,
+    subscriptions: FastMap<Arc<str>, SubEntry>,
     outbound: Outbound,
     /// Inbound QoS 2 packet ids received and not yet released (PUBREC sent, PUBREL awaited).
     awaiting_rel: Vec<u16>,
@@ -85,6 +100,8 @@ pub struct Session {
     expiry: u32,
     link: Option<Link>,
     detached_at: Option<Instant>,
+    /// A will waiting out its Will Delay Interval after the link dropped.
+    pending_will: Option<(Instant, Box<LastWill>)>,
 }
 
 /// Why a link went away without the session asking for it.
@@ -104,12 +121,13 @@ impl Session {
         Session {
             client_id,
             me,
-            subscriptions: HashMap::new(),
+            subscriptions: FastMap::default(),
             outbound: Outbound::default(),
             awaiting_rel: Vec::new(),
             expiry: 0,
             link: None,
             detached_at: None,
+            pending_will: None,
         }
     }
 
@@ -170,7 +188,9 @@ impl Session {
             ack.topic_alias_maximum = Some(cfg.topic_alias_maximum).filter(|&m| m > 0);
             ack.retain_available = (!cfg.retain_available).then_some(0);
             ack.maximum_qos = (cfg.max_qos < QoS::ExactlyOnce).then_some(cfg.max_qos.as_u8());
-            ack.shared_subscription_available = Some(0);
+            ack.shared_subscription_available = (!cfg.shared_subscriptions).then_some(0);
+            ack.wildcard_subscription_available = (!cfg.wildcard_subscriptions).then_some(0);
+            ack.subscription_identifier_available = (!cfg.subscription_identifiers).then_some(0);
             if assigned_id {
                 ack.assigned_client_identifier = Some(self.client_id.to_string());
             }
@@ -182,30 +202,39 @@ impl Session {
             .max_inflight
             .min(p.receive_maximum.unwrap_or(u16::MAX))
             .max(1);
-        let limits = LinkLimits {
+        let peer = Peer {
             version: v,
             window,
             max_packet: p.maximum_packet_size.unwrap_or(u32::MAX),
+            aliases: OutboundAliases::new(p.topic_alias_maximum.unwrap_or(0)),
         };
         self.link = Some(Link {
             version: v,
             keep_alive,
             last_rx: now,
             will: connect.will.clone().map(Box::new),
-            limits,
-            aliases: Vec::new(),
+            peer,
+            aliases: InboundAliases::default(),
             problem_info: p.request_problem_information != Some(0),
             closing: false,
         });
         self.detached_at = None;
+        // A reconnect before the Will Delay Interval ran out cancels the will.
+        self.pending_will = None;
+        if session_present && self.has_shared() {
+            out.actions.push(Action::Away { away: false });
+        }
         let connack = ConnAck {
             session_present,
             reason: ReasonCode::SUCCESS,
             properties: ack,
         };
         out.wire.packet(&Packet::ConnAck(connack), v);
-        self.outbound.resend_inflight(limits, now, &mut out.wire);
-        self.outbound.pump(limits, now, &mut out.wire);
+        if let Some(link) = self.link.as_mut() {
+            self.outbound
+                .resend_inflight(&mut link.peer, now, &mut out.wire);
+            self.outbound.pump(&mut link.peer, now, &mut out.wire);
+        }
     }
 
     /// Handles one packet from the attached client.
@@ -299,13 +328,9 @@ impl Session {
                     out,
                 );
             }
-            let slot = usize::from(alias - 1);
-            if link.aliases.len() <= slot {
-                link.aliases.resize(slot + 1, None);
-            }
             if p.topic.is_empty() {
-                match &link.aliases[slot] {
-                    Some(t) => p.topic = t.to_string(),
+                match link.aliases.get(alias) {
+                    Some(t) => p.topic = t.to_owned(),
                     None => {
                         return self.violation(
                             ReasonCode::PROTOCOL_ERROR,
@@ -315,7 +340,7 @@ impl Session {
                     }
                 }
             } else {
-                link.aliases[slot] = Some(p.topic.as_str().into());
+                link.aliases.set(alias, &p.topic);
             }
         }
         if let Err(e) = validate_topic_name(&p.topic, cfg.max_topic_levels) {
@@ -427,32 +452,38 @@ impl Session {
         };
         let v = link.version;
         if s.properties.subscription_identifiers.len() > 1 {
+            let what = "several subscription identifiers";
+            return self.violation(ReasonCode::PROTOCOL_ERROR, what, out);
+        }
+        if s.filters
+            .iter()
+            .any(|(f, o)| o.no_local && split_shared(f).is_some())
+        {
+            // [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
             return self.violation(
                 ReasonCode::PROTOCOL_ERROR,
-                "several subscription identifiers",
+                "No Local on a shared subscription",
                 out,
             );
         }
         let id = s.properties.subscription_identifiers.first().copied();
         let mut reasons = Vec::with_capacity(s.filters.len());
         for (filter, mut options) in s.filters {
-            if let Err(e) = validate_topic_filter(&filter, cfg.max_topic_levels) {
-                reasons.push(e.reason);
-                continue;
-            }
-            if filter.starts_with("$share/") {
-                reasons.push(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+            if let Err(reason) = refuse_filter(&filter, id, cfg) {
+                reasons.push(reason);
                 continue;
             }
             options.qos = grant_qos(options.qos, cfg);
+            let shared = split_shared(&filter).is_some();
             let filter: Arc<str> = filter.into();
             let entry = SubEntry { options, id };
             let existed = self.subscriptions.insert(filter.clone(), entry).is_some();
-            let send_retained = match options.retain_handling {
-                RetainHandling::SendAtSubscribe => true,
-                RetainHandling::SendIfNew => !existed,
-                RetainHandling::DoNotSend => false,
-            };
+            let send_retained = !shared
+                && match options.retain_handling {
+                    RetainHandling::SendAtSubscribe => true,
+                    RetainHandling::SendIfNew => !existed,
+                    RetainHandling::DoNotSend => false,
+                };
             out.actions.push(Action::Subscribe {
                 filter,
                 entry,
@@ -468,11 +499,33 @@ impl Session {
         out.wire.packet(&Packet::SubAck(ack), v);
     }
 
+    /// Whether this session has shared subscriptions, so the router must know when it is away.
+    fn has_shared(&self) -> bool {
+        self.subscriptions.keys().any(|f| split_shared(f).is_some())
+    }
+
+    /// Hands the messages taken for a shared subscription back to the router, for another member
+    /// of the group: only the queued ones for `filter` (after an UNSUBSCRIBE), or every one, sent
+    /// or not, when `filter` is `None` (the session is ending).
+    fn redeliver_shared(&mut self, filter: Option<&str>, out: &mut Output) {
+        for item in self.outbound.take_shared(filter) {
+            if let Some(group) = item.shared {
+                out.actions.push(Action::Redeliver {
+                    filter: group,
+                    msg: item.msg,
+                });
+            }
+        }
+    }
+
     fn on_unsubscribe(&mut self, u: Unsubscribe, v: ProtocolVersion, out: &mut Output) {
         let mut reasons = Vec::with_capacity(u.filters.len());
         for filter in u.filters {
             match self.subscriptions.remove_entry(filter.as_str()) {
                 Some((filter, _)) => {
+                    if split_shared(&filter).is_some() {
+                        self.redeliver_shared(Some(&filter), out);
+                    }
                     out.actions.push(Action::Unsubscribe { filter });
                     reasons.push(ReasonCode::SUCCESS);
                 }
@@ -513,14 +566,18 @@ impl Session {
     /// A message routed to this session. Delivered now if connected and the window allows,
     /// otherwise queued (QoS 0 is dropped while offline).
     pub fn deliver(&mut self, item: Queued, cfg: &MqttConfig, now: Instant, out: &mut Output) {
-        let link = self.link.as_ref().filter(|l| !l.closing).map(|l| l.limits);
-        self.outbound.offer(item, link, cfg, now, &mut out.wire);
+        let peer = self
+            .link
+            .as_mut()
+            .filter(|l| !l.closing)
+            .map(|l| &mut l.peer);
+        self.outbound.offer(item, peer, cfg, now, &mut out.wire);
     }
 
     /// Sends what the window and buffer now allow (call when the connection's buffer drained).
     pub fn pump(&mut self, now: Instant, out: &mut Output) {
-        if let Some(link) = self.link.as_ref().filter(|l| !l.closing) {
-            self.outbound.pump(link.limits, now, &mut out.wire);
+        if let Some(link) = self.link.as_mut().filter(|l| !l.closing) {
+            self.outbound.pump(&mut link.peer, now, &mut out.wire);
         }
     }
 
@@ -545,24 +602,56 @@ impl Session {
             };
             out.wire.packet(&Packet::Disconnect(d), link.version);
         }
-        if let Some(will) = link.will {
-            let will = *will;
-            let msg = self.message_from(
-                will.topic,
-                will.payload,
-                will.qos,
-                will.retain,
-                will.properties,
-                now,
-            );
-            out.actions.push(Action::Publish(msg));
-        }
         self.detached_at = Some(now);
+        if self.expiry > 0 && self.has_shared() {
+            out.actions.push(Action::Away { away: true });
+        }
+        if let Some(will) = link.will {
+            let delay = will.properties.will_delay_interval.unwrap_or(0);
+            if delay > 0 && self.expiry > 0 {
+                // MQTT 5.0 section 3.1.3.2.2: wait for the delay or the end of the session,
+                // whichever comes first; a reconnect in between cancels the will.
+                let at = now + Duration::from_secs(u64::from(delay));
+                self.pending_will = Some((at, will));
+            } else {
+                self.publish_will(*will, now, out);
+            }
+        }
         self.expiry == 0
     }
 
-    /// Checks time-driven rules: keep-alive (1.5 times the granted interval [MQTT-3.1.2-24]).
+    fn publish_will(&self, will: LastWill, now: Instant, out: &mut Output) {
+        let msg = self.message_from(
+            will.topic,
+            will.payload,
+            will.qos,
+            will.retain,
+            will.properties,
+            now,
+        );
+        out.actions.push(Action::Publish(msg));
+    }
+
+    /// The session is ending (expired, replaced by a clean start, or its link closed with expiry
+    /// 0): a will still waiting for its delay is published now.
+    pub fn on_end(&mut self, now: Instant, out: &mut Output) {
+        if let Some((_, will)) = self.pending_will.take() {
+            self.publish_will(*will, now, out);
+        }
+        self.redeliver_shared(None, out);
+        if self.has_shared() {
+            out.actions.push(Action::Away { away: false });
+        }
+    }
+
+    /// Checks time-driven rules: a delayed will whose time has come, and keep-alive (1.5 times
+    /// the granted interval [MQTT-3.1.2-24]).
     pub fn on_tick(&mut self, now: Instant, out: &mut Output) {
+        if self.pending_will.as_ref().is_some_and(|(at, _)| now >= *at) {
+            if let Some((_, will)) = self.pending_will.take() {
+                self.publish_will(*will, now, out);
+            }
+        }
         let Some(link) = self.link.as_ref() else {
             return;
         };
@@ -588,4 +677,19 @@ impl Session {
             _ => false,
         }
     }
+}
+
+/// Why one SUBSCRIBE filter is refused, if it is: its syntax, or a feature switched off in config.
+fn refuse_filter(filter: &str, id: Option<u32>, cfg: &MqttConfig) -> Result<(), ReasonCode> {
+    validate_topic_filter(filter, cfg.max_topic_levels).map_err(|e| e.reason)?;
+    if split_shared(filter).is_some() && !cfg.shared_subscriptions {
+        return Err(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+    }
+    if has_wildcard(filter) && !cfg.wildcard_subscriptions {
+        return Err(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);
+    }
+    if id.is_some() && !cfg.subscription_identifiers {
+        return Err(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED);
+    }
+    Ok(())
 }

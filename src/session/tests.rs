@@ -94,6 +94,7 @@ impl Sim {
             qos,
             retain: false,
             sub_ids: SubIds::None,
+            shared: None,
         };
         self.s.deliver(item, &self.cfg, self.now, &mut self.out);
     }
@@ -417,7 +418,7 @@ fn subscribe_grants_and_refuses_per_filter() {
             filters: vec![
                 ("a/+".into(), opts(QoS::ExactlyOnce)),
                 ("a/#/b".into(), opts(QoS::AtMostOnce)),
-                ("$share/g/x".into(), opts(QoS::AtMostOnce)),
+                ("$share//x".into(), opts(QoS::AtMostOnce)),
             ],
             properties: Properties::default(),
         }));
@@ -429,7 +430,7 @@ fn subscribe_grants_and_refuses_per_filter() {
             [Packet::SubAck(a)] => {
                 let codes: Vec<u8> = a.reasons.iter().map(|r| r.0).collect();
                 if v.is_v5() {
-                    assert_eq!(codes, vec![1, 0x8F, 0x9E]);
+                    assert_eq!(codes, vec![1, 0x8F, 0x8F]);
                 } else {
                     assert_eq!(codes, vec![1, 0x80, 0x80]);
                 }
@@ -529,4 +530,212 @@ fn clone_msg(m: &Message) -> Message {
         expires_at: m.expires_at,
         origin: m.origin,
     }
+}
+
+#[test]
+fn outbound_topic_alias_assigned_then_reused_when_client_allows() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    let mut c = connect(ProtocolVersion::V5, true, 0);
+    c.properties.topic_alias_maximum = Some(1);
+    sim.attach(c, false);
+    sim.written();
+    sim.deliver(
+        msg("long/topic/name", QoS::AtMostOnce, b"1"),
+        QoS::AtMostOnce,
+    );
+    sim.deliver(
+        msg("long/topic/name", QoS::AtMostOnce, b"2"),
+        QoS::AtMostOnce,
+    );
+    sim.deliver(msg("other", QoS::AtMostOnce, b"3"), QoS::AtMostOnce);
+    let seen: Vec<(String, Option<u16>)> = sim
+        .written()
+        .into_iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => Some((p.topic, p.properties.topic_alias)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("long/topic/name".to_string(), Some(1)),
+            (String::new(), Some(1)),
+            ("other".to_string(), Some(1)),
+        ]
+    );
+}
+
+#[test]
+fn subscription_identifiers_are_delivered_to_v5_only() {
+    for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
+        let mut sim = Sim::new(v);
+        sim.written();
+        let ids: Arc<[u32]> = Arc::from(vec![4, 9]);
+        let item = Queued {
+            msg: msg("t", QoS::AtMostOnce, b"x"),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            sub_ids: SubIds::Many(ids),
+            shared: None,
+        };
+        sim.s.deliver(item, &sim.cfg, sim.now, &mut sim.out);
+        match &sim.written()[..] {
+            [Packet::Publish(p)] if v.is_v5() => {
+                assert_eq!(p.properties.subscription_identifiers, vec![4, 9])
+            }
+            [Packet::Publish(p)] => assert!(p.properties.subscription_identifiers.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn will_publishes(actions: Vec<Action>) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Publish(_)))
+        .count()
+}
+
+#[test]
+fn will_delay_interval_waits_and_reconnect_cancels() {
+    let mut will_connect = connect(ProtocolVersion::V5, false, 0);
+    will_connect.properties.session_expiry_interval = Some(60);
+    will_connect.will = Some(LastWill {
+        topic: "w".into(),
+        payload: Bytes::from_static(b"bye"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties {
+            will_delay_interval: Some(5),
+            ..Properties::default()
+        },
+    });
+    // Delay runs out while offline: published at +5 s, not before.
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.attach(will_connect.clone(), false);
+    sim.actions();
+    assert!(!sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out));
+    assert_eq!(will_publishes(sim.actions()), 0);
+    sim.advance(4);
+    sim.s.on_tick(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 0);
+    sim.advance(1);
+    sim.s.on_tick(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 1);
+    // A reconnect within the delay cancels it.
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.attach(will_connect.clone(), false);
+    sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out);
+    sim.advance(2);
+    sim.attach(connect(ProtocolVersion::V5, false, 0), true);
+    sim.advance(10);
+    sim.s.on_tick(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 0);
+    // The session ending first publishes it at once.
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.attach(will_connect, false);
+    sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out);
+    sim.actions();
+    sim.s.on_end(sim.now, &mut sim.out);
+    assert_eq!(will_publishes(sim.actions()), 1);
+}
+
+#[test]
+fn features_switched_off_in_config_are_refused_per_filter() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.cfg.shared_subscriptions = false;
+    sim.cfg.wildcard_subscriptions = false;
+    sim.written();
+    let opts = SubscriptionOptions::default();
+    sim.send(Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![
+            ("$share/g/t".into(), opts),
+            ("a/+".into(), opts),
+            ("a/b".into(), opts),
+        ],
+        properties: Properties::default(),
+    }));
+    match &sim.written()[..] {
+        [Packet::SubAck(a)] => {
+            let codes: Vec<u8> = a.reasons.iter().map(|r| r.0).collect();
+            assert_eq!(codes, vec![0x9E, 0xA2, 0x00]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn mqtt_3_8_3_4_no_local_on_shared_subscription_is_a_protocol_error() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.written();
+    let opts = SubscriptionOptions {
+        no_local: true,
+        ..Default::default()
+    };
+    sim.send(Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![("$share/g/t".into(), opts)],
+        properties: Properties::default(),
+    }));
+    assert!(
+        matches!(&sim.written()[..], [Packet::Disconnect(d)] if d.reason == ReasonCode::PROTOCOL_ERROR)
+    );
+}
+
+#[test]
+fn shared_messages_go_back_to_the_group_when_the_member_leaves() {
+    let mut sim = Sim::new(ProtocolVersion::V311);
+    sim.cfg.max_inflight = 1;
+    sim.attach(connect(ProtocolVersion::V311, false, 0), true);
+    let group: Arc<str> = "$share/g/t".into();
+    sim.send(Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![(
+            group.to_string(),
+            SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..Default::default()
+            },
+        )],
+        properties: Properties::default(),
+    }));
+    sim.actions();
+    for p in [&b"1"[..], b"2", b"3"] {
+        let item = Queued {
+            msg: Arc::new(Message {
+                payload: Bytes::copy_from_slice(p),
+                ..clone_msg(&msg("t", QoS::AtLeastOnce, b""))
+            }),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            sub_ids: SubIds::None,
+            shared: Some(group.clone()),
+        };
+        sim.s.deliver(item, &sim.cfg, sim.now, &mut sim.out);
+    }
+    // One in flight, two queued. Unsubscribing hands back the queued two.
+    sim.send(Packet::Unsubscribe(Unsubscribe {
+        packet_id: 2,
+        filters: vec![group.to_string()],
+        properties: Properties::default(),
+    }));
+    let redelivered = |acts: Vec<Action>| {
+        acts.into_iter()
+            .filter_map(|a| match a {
+                Action::Redeliver { msg, .. } => Some(msg.payload.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        redelivered(sim.actions()),
+        vec![Bytes::from_static(b"2"), Bytes::from_static(b"3")]
+    );
+    // The session ending hands back the one in flight too.
+    sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out);
+    sim.actions();
+    sim.s.on_end(sim.now, &mut sim.out);
+    assert_eq!(redelivered(sim.actions()), vec![Bytes::from_static(b"1")]);
 }

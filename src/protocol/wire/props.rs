@@ -398,7 +398,16 @@ pub fn properties_block_len(p: &Properties, ctx: PropCtx) -> usize {
 /// Appends the property block for `ctx` (length field, then properties in ascending identifier
 /// order). Properties not allowed in `ctx` are left out.
 pub fn write_properties(p: &Properties, ctx: PropCtx, out: &mut BytesMut) {
-    write_varint(len_to_u32(properties_len(p, ctx)), out);
+    let len = properties_len(p, ctx);
+    write_varint(len_to_u32(len), out);
+    if len > 0 {
+        write_property_list(p, ctx, out);
+    }
+}
+
+/// Appends the properties of `p` for `ctx` without the length field, for a caller that adds
+/// properties of its own to the same block (see `publish_header`).
+pub fn write_property_list(p: &Properties, ctx: PropCtx, out: &mut BytesMut) {
     for_each(p, ctx, &mut |pid, v| {
         out.put_u8(pid);
         v.write(out);
