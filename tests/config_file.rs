@@ -162,6 +162,7 @@ fn other_value(dotted: &str) -> Option<String> {
         | "mqtt.subscription_identifiers"
         | "mqtt.shared_subscriptions" => "false".into(),
         "mqtt.shared_subscription_strategy" => "\"sticky\"".into(),
+        "mqtt.response_information" => "\"replies/\"".into(),
         _ => return None,
     })
 }

@@ -204,6 +204,7 @@ struct MqttSection {
     subscription_identifiers: Field<bool>,
     shared_subscriptions: Field<bool>,
     shared_subscription_strategy: Field<String>,
+    response_information: Field<String>,
 }
 
 /// Parses and validates config text. `origin` names the text in errors (usually the file path).
@@ -517,6 +518,9 @@ impl Reader<'_> {
                     return Err(self.error(v.span(), "mqtt.shared_subscription_strategy", message));
                 }
             };
+        }
+        if let Some(v) = &m.response_information {
+            out.response_information = v.get_ref().clone();
         }
         Ok(())
     }

@@ -136,6 +136,9 @@ pub struct MqttConfig {
     pub shared_subscriptions: bool,
     /// How a shared subscription group picks the member that gets each message.
     pub shared_strategy: SharedStrategy,
+    /// Response Information returned to v5 clients that ask for it (Request Response Information
+    /// = 1); empty means none is offered.
+    pub response_information: String,
 }
 
 /// How a shared subscription group picks a member for each message. Online members are always
@@ -172,6 +175,7 @@ impl Default for MqttConfig {
             subscription_identifiers: true,
             shared_subscriptions: true,
             shared_strategy: SharedStrategy::RoundRobin,
+            response_information: String::new(),
         }
     }
 }

@@ -17,12 +17,13 @@ use mio::{Events, Interest, Poll, Token};
 use crate::message::SessionRef;
 use crate::protocol::decode::decode_packet;
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
-use crate::router::shard::{shard_of_topic, Command, Delivery};
+use crate::router::shard::{Command, Delivery};
 use crate::session::connect::{peek_protocol_level, refusal_version, write_refusal};
 use crate::session::outbound::Queued;
 use crate::session::{Action, LinkLoss, Output, Session};
 
 use super::conn::{Conn, Phase, ReadState};
+use super::router_batch::RouterBatch;
 use super::shared::{Control, Shared};
 use super::slab::Slab;
 
@@ -73,6 +74,8 @@ pub struct IoThread {
     pub offline_out: Output,
     /// Every socket read lands here first; only the bytes received are copied to the connection.
     pub scratch: Box<[u8]>,
+    /// Router commands gathered this turn.
+    pub router_batch: RouterBatch,
 }
 
 impl IoThread {
@@ -116,10 +119,13 @@ impl IoThread {
                 return;
             }
             self.drain_deliveries();
+            // Router work before output: a SUBACK leaves only after its subscription is queued.
+            self.router_batch.send(&self.shared.router);
             self.flush_dirty();
             let now = Instant::now();
             if now >= next_tick {
                 self.tick(now);
+                self.router_batch.send(&self.shared.router);
                 self.flush_dirty();
                 next_tick = now + TICK;
             }
@@ -300,10 +306,11 @@ impl IoThread {
             .map(|s| s.session.session_ref())
     }
 
-    /// Sends a session's router work to the shards.
-    pub fn route(&self, who: Option<SessionRef>, action: Action) {
+    /// Queues a session's router work for this turn's batch.
+    pub fn route(&mut self, who: Option<SessionRef>, action: Action) {
+        let batch = &mut self.router_batch;
         match (action, who) {
-            (Action::Publish(msg), _) => self.shared.route_publish(msg),
+            (Action::Publish(msg), _) => batch.publish(msg),
             (
                 Action::Subscribe {
                     filter,
@@ -311,32 +318,30 @@ impl IoThread {
                     send_retained,
                 },
                 Some(session),
-            ) => self.shared.route_filter(&filter, || Command::Subscribe {
+            ) => batch.filter(&filter, || Command::Subscribe {
                 session,
                 filter: filter.clone(),
                 entry,
                 send_retained,
             }),
             (Action::Unsubscribe { filter }, Some(session)) => {
-                self.shared.route_filter(&filter, || Command::Unsubscribe {
+                batch.filter(&filter, || Command::Unsubscribe {
                     session,
                     filter: filter.clone(),
                 })
             }
             (Action::Redeliver { filter, msg }, Some(exclude)) => {
-                let shard = shard_of_topic(&msg.topic, self.shared.router.len());
-                let cmd = Command::Redeliver {
-                    filter,
-                    msg,
-                    exclude,
-                };
-                let _ = self.shared.router[shard].send(cmd);
+                let topic = msg.topic.clone();
+                batch.for_topic(
+                    &topic,
+                    Command::Redeliver {
+                        filter,
+                        msg,
+                        exclude,
+                    },
+                );
             }
-            (Action::Away { away }, Some(session)) => {
-                for tx in &self.shared.router {
-                    let _ = tx.send(Command::Away { session, away });
-                }
-            }
+            (Action::Away { away }, Some(session)) => batch.all(|| Command::Away { session, away }),
             _ => {}
         }
     }
@@ -596,6 +601,8 @@ impl IoThread {
         for id in ids {
             self.close(id, Some(LinkLoss::Shutdown));
         }
+        // Wills of the clients just disconnected.
+        self.router_batch.send(&self.shared.router);
     }
 }
 

@@ -7,6 +7,7 @@ pub mod acceptor;
 pub mod conn;
 mod connect_flow;
 pub mod io_thread;
+pub mod router_batch;
 pub mod shared;
 pub mod slab;
 
@@ -127,6 +128,7 @@ impl Broker {
                 flush_next_turn: Vec::new(),
                 offline_out: Output::default(),
                 scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
+                router_batch: router_batch::RouterBatch::new(cfg.router_shards),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))

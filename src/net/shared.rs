@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::message::SessionRef;
 use crate::protocol::Connect;
 use crate::router::hash::FastMap;
-use crate::router::shard::{shard_of_filter, shard_of_topic, Command};
+use crate::router::shard::Command;
 use crate::session::connect::Admitted;
 
 /// Messages to an I/O thread other than deliveries.
@@ -88,25 +88,5 @@ impl Shared {
     pub fn assign_client_id(&self) -> String {
         let n = self.next_assigned.fetch_add(1, Ordering::Relaxed);
         format!("picomq-{:08x}-{n}", self.salt)
-    }
-
-    /// Routes a publish to its topic's shard.
-    pub fn route_publish(&self, msg: crate::message::SharedMessage) {
-        let shard = shard_of_topic(&msg.topic, self.router.len());
-        let _ = self.router[shard].send(Command::Publish(msg));
-    }
-
-    /// Sends a (un)subscribe to every shard that must hold the filter.
-    pub fn route_filter(&self, filter: &str, mut make: impl FnMut() -> Command) {
-        match shard_of_filter(filter, self.router.len()) {
-            Some(s) => {
-                let _ = self.router[s].send(make());
-            }
-            None => {
-                for tx in &self.router {
-                    let _ = tx.send(make());
-                }
-            }
-        }
     }
 }

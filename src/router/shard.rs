@@ -60,6 +60,8 @@ pub enum Command {
         /// The member that left.
         exclude: SessionRef,
     },
+    /// Several commands from one I/O-thread turn, applied in order.
+    Batch(Vec<Command>),
     /// A session with shared subscriptions went offline (`away`) or came back / ended.
     Away {
         /// The session.
@@ -171,6 +173,11 @@ impl Shard {
                 }
             }
             Command::Away { session, away } => self.shared.set_away(session, away),
+            Command::Batch(cmds) => {
+                for cmd in cmds {
+                    self.handle(cmd, now, emit);
+                }
+            }
             Command::Publish(msg) => {
                 if msg.retain {
                     if msg.payload.is_empty() {

@@ -67,6 +67,12 @@ pub fn admit(
         if will.retain && !cfg.retain_available {
             return refuse(ReasonCode::RETAIN_NOT_SUPPORTED);
         }
+        if will.properties.payload_format_indicator == Some(1)
+            && std::str::from_utf8(&will.payload).is_err()
+        {
+            // MQTT 5.0 section 3.1.3.2.3: a will declared UTF-8 that is not.
+            return refuse(ReasonCode::PAYLOAD_FORMAT_INVALID);
+        }
     }
     if connect.properties.authentication_method.is_some() {
         // Enhanced authentication is not offered yet: MQTT 5.0 section 4.12 says to refuse an
@@ -132,4 +138,126 @@ pub fn refusal_version(level: Option<u8>) -> ProtocolVersion {
 /// The QoS actually granted for a requested one.
 pub fn grant_qos(requested: QoS, cfg: &MqttConfig) -> QoS {
     requested.min(cfg.max_qos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::LastWill;
+    use bytes::Bytes;
+
+    fn connect(v: ProtocolVersion, id: &str, clean: bool) -> Connect {
+        Connect {
+            protocol: v,
+            clean_start: clean,
+            keep_alive: 0,
+            client_id: id.into(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+        }
+    }
+
+    fn reason(c: &Connect) -> Option<ReasonCode> {
+        admit(c, &MqttConfig::default(), || "assigned".into())
+            .err()
+            .map(|r| r.reason)
+    }
+
+    #[test]
+    fn mqtt_3_1_client_ids_are_1_to_23_characters() {
+        let v = ProtocolVersion::V31;
+        assert_eq!(reason(&connect(v, &"x".repeat(23), true)), None);
+        assert_eq!(
+            reason(&connect(v, &"x".repeat(24), true)),
+            Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID)
+        );
+        assert_eq!(
+            reason(&connect(v, "", true)),
+            Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID)
+        );
+        assert_eq!(
+            reason(&connect(ProtocolVersion::V311, &"x".repeat(24), true)),
+            None
+        );
+    }
+
+    #[test]
+    fn mqtt_3_1_3_8_empty_client_id_needs_clean_session_in_3_1_1_and_is_assigned_in_5() {
+        assert_eq!(
+            reason(&connect(ProtocolVersion::V311, "", false)),
+            Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID)
+        );
+        let ok = admit(
+            &connect(ProtocolVersion::V311, "", true),
+            &MqttConfig::default(),
+            || "a1".into(),
+        );
+        assert_eq!(
+            ok.map(|a| (a.client_id, a.assigned)),
+            Ok(("a1".to_string(), true))
+        );
+        let v5 = admit(
+            &connect(ProtocolVersion::V5, "", false),
+            &MqttConfig::default(),
+            || "a2".into(),
+        );
+        assert_eq!(v5.map(|a| a.assigned), Ok(true));
+        let cfg = MqttConfig {
+            allow_empty_client_id: false,
+            ..MqttConfig::default()
+        };
+        let refused = admit(&connect(ProtocolVersion::V5, "", true), &cfg, || {
+            "a3".into()
+        });
+        assert_eq!(
+            refused.err().map(|r| r.reason),
+            Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID)
+        );
+    }
+
+    #[test]
+    fn will_checks() {
+        let will = |topic: &str, pfi: Option<u8>, payload: &'static [u8]| LastWill {
+            topic: topic.into(),
+            payload: Bytes::from_static(payload),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties {
+                payload_format_indicator: pfi,
+                ..Properties::default()
+            },
+        };
+        let mut c = connect(ProtocolVersion::V5, "c", true);
+        c.will = Some(will("a/+", None, b""));
+        assert_eq!(reason(&c), Some(ReasonCode::TOPIC_NAME_INVALID));
+        c.will = Some(will("a", Some(1), &[0xff, 0xfe]));
+        assert_eq!(reason(&c), Some(ReasonCode::PAYLOAD_FORMAT_INVALID));
+        c.will = Some(will("a", Some(1), "ok".as_bytes()));
+        assert_eq!(reason(&c), None);
+        // 3.1.1: a bad will topic is a malformed CONNECT: close without CONNACK.
+        let mut c3 = connect(ProtocolVersion::V311, "c", true);
+        c3.will = Some(will("a/#", None, b""));
+        let r = admit(&c3, &MqttConfig::default(), || "x".into()).err();
+        assert_eq!(r.map(|r| r.send_connack), Some(false));
+    }
+
+    #[test]
+    fn unsupported_authentication_method_is_refused_0x8c() {
+        let mut c = connect(ProtocolVersion::V5, "c", true);
+        c.properties.authentication_method = Some("KERBEROS".into());
+        assert_eq!(reason(&c), Some(ReasonCode::BAD_AUTHENTICATION_METHOD));
+    }
+
+    #[test]
+    fn peek_protocol_level_reads_the_level_byte() {
+        // CONNECT, remaining 12, "MQTT", level 5.
+        let bytes = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 5, 2, 0, 60, 0, 0];
+        assert_eq!(peek_protocol_level(&bytes), Some(5));
+        assert_eq!(peek_protocol_level(&bytes[..5]), None);
+        assert_eq!(peek_protocol_level(&[0x30, 0]), None);
+        assert_eq!(refusal_version(Some(6)), ProtocolVersion::V5);
+        assert_eq!(refusal_version(Some(4)), ProtocolVersion::V311);
+    }
 }

@@ -191,6 +191,9 @@ impl Session {
             ack.shared_subscription_available = (!cfg.shared_subscriptions).then_some(0);
             ack.wildcard_subscription_available = (!cfg.wildcard_subscriptions).then_some(0);
             ack.subscription_identifier_available = (!cfg.subscription_identifiers).then_some(0);
+            if p.request_response_information == Some(1) && !cfg.response_information.is_empty() {
+                ack.response_information = Some(cfg.response_information.clone());
+            }
             if assigned_id {
                 ack.assigned_client_identifier = Some(self.client_id.to_string());
             }
