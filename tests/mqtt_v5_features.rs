@@ -1,7 +1,9 @@
 //! MQTT 5.0 features over real loopback sockets: the client's Receive Maximum and Maximum Packet
 //! Size limiting what the broker sends, Message Expiry (queued, retained and forwarded), the Will
 //! Delay Interval, what CONNACK advertises for configured limits (retain unavailable, Maximum QoS,
-//! no shared subscriptions) and how the broker enforces them, PUBREL for an unknown packet id,
+//! no wildcard subscriptions, no subscription identifiers) and how the broker enforces them,
+//! topic aliases assigned by the broker, Response Information, a will whose payload is not the
+//! UTF-8 it claims, PUBREL for an unknown packet id,
 //! Payload Format Indicator checks, subscription identifiers on retained messages, an
 //! unsupported authentication method, a DISCONNECT that must fit the client's Maximum Packet Size,
 //! and DISCONNECT 0x8B when the broker shuts down.
@@ -215,26 +217,6 @@ fn maximum_qos_1_is_advertised_and_enforced() {
 }
 
 #[test]
-fn shared_subscriptions_are_refused_with_0x9e() {
-    with_deadline(Duration::from_secs(20), || {
-        let b = TestBroker::start();
-        let (mut c, ack) = Client::connect_v5(b.addr, "share", true, 60, Properties::default());
-        assert_eq!(ack.properties.shared_subscription_available, Some(0));
-        let codes = c.subscribe(
-            1,
-            &[("$share/g/t", QoS::AtLeastOnce), ("t", QoS::AtMostOnce)],
-        );
-        assert_eq!(
-            codes,
-            vec![
-                ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
-                ReasonCode::SUCCESS
-            ]
-        );
-    });
-}
-
-#[test]
 fn mqtt_3_6_4_pubrel_for_unknown_id_gets_pubcomp_0x92() {
     with_deadline(Duration::from_secs(20), || {
         let b = TestBroker::start();
@@ -343,5 +325,143 @@ fn broker_shutdown_sends_v5_disconnect_0x8b_and_closes_everyone() {
         c5.expect_disconnect(ReasonCode::SERVER_SHUTTING_DOWN);
         c3.expect_closed();
         raw.expect_closed();
+    });
+}
+
+#[test]
+fn wildcards_and_subscription_identifiers_off_by_config() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start_with(|c| {
+            c.mqtt.wildcard_subscriptions = false;
+            c.mqtt.subscription_identifiers = false;
+        });
+        let (mut c, ack) =
+            Client::connect_v5(b.addr, "plain-only", true, 60, Properties::default());
+        assert_eq!(ack.properties.wildcard_subscription_available, Some(0));
+        assert_eq!(ack.properties.subscription_identifier_available, Some(0));
+        let codes = c.subscribe(
+            1,
+            &[
+                ("w/+", QoS::AtMostOnce),
+                ("w/#", QoS::AtMostOnce),
+                ("w/x", QoS::AtMostOnce),
+            ],
+        );
+        assert_eq!(
+            codes,
+            vec![
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+                ReasonCode::SUCCESS
+            ]
+        );
+        let codes = c.subscribe_with(Subscribe {
+            packet_id: 2,
+            filters: vec![("w/y".to_owned(), sub_opts(QoS::AtMostOnce))],
+            properties: props(|p| p.subscription_identifiers = vec![3]),
+        });
+        assert_eq!(
+            codes,
+            vec![ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED]
+        );
+        let mut c3 = Client::connect(b.addr, ProtocolVersion::V311, "plain-only-3");
+        assert_eq!(
+            c3.subscribe(1, &[("w/#", QoS::AtMostOnce)]),
+            vec![ReasonCode::UNSPECIFIED_ERROR]
+        );
+    });
+}
+
+#[test]
+fn mqtt_3_3_2_3_4_broker_assigned_topic_aliases_resolve_correctly() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let two = props(|p| p.topic_alias_maximum = Some(2));
+        let (mut c, ack) = Client::connect_v5(b.addr, "alias-in", true, 60, two);
+        assert_eq!(ack.reason, ReasonCode::SUCCESS);
+        c.sub_ok(1, "al/#", QoS::AtMostOnce);
+        let mut p = Client::connect(b.addr, V5, "alias-out-pub");
+        let topics = [
+            "al/one", "al/two", "al/one", "al/three", "al/one", "al/two", "al/two",
+        ];
+        for (i, t) in topics.iter().enumerate() {
+            p.publish(t, format!("{i}").as_bytes(), QoS::AtMostOnce, false, 0);
+        }
+        // Resolve as a client must: a topic with an alias sets it, an empty topic uses it.
+        let mut table: [Option<String>; 2] = [None, None];
+        let mut reused = 0;
+        for (i, want) in topics.iter().enumerate() {
+            let m = c.expect_publish();
+            assert_eq!(&m.payload[..], format!("{i}").as_bytes());
+            let topic = match m.properties.topic_alias {
+                None => m.topic.clone(),
+                Some(a) => {
+                    assert!(
+                        (1..=2).contains(&a),
+                        "alias {a} above the client's maximum 2"
+                    );
+                    let slot = &mut table[usize::from(a - 1)];
+                    if m.topic.is_empty() {
+                        reused += 1;
+                        slot.clone()
+                            .unwrap_or_else(|| panic!("alias {a} used before being set"))
+                    } else {
+                        *slot = Some(m.topic.clone());
+                        m.topic.clone()
+                    }
+                }
+            };
+            assert_eq!(&topic, want, "message {i}");
+        }
+        assert!(reused > 0, "the broker never used an alias it assigned");
+        // Aliases belong to the connection: a new connection starts with none known.
+        drop(c);
+        let (mut c, _) = Client::connect_v5(
+            b.addr,
+            "alias-in",
+            true,
+            60,
+            props(|p| p.topic_alias_maximum = Some(2)),
+        );
+        c.sub_ok(1, "al/#", QoS::AtMostOnce);
+        p.publish("al/one", b"fresh", QoS::AtMostOnce, false, 0);
+        let m = c.expect_publish();
+        assert_eq!(
+            m.topic, "al/one",
+            "first message on a new connection carries the topic"
+        );
+    });
+}
+
+#[test]
+fn mqtt_3_2_2_3_15_response_information_when_requested() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start_with(|c| c.mqtt.response_information = "replies/".into());
+        let ask = props(|p| p.request_response_information = Some(1));
+        let (_c, ack) = Client::connect_v5(b.addr, "ri-ask", true, 60, ask);
+        assert_eq!(
+            ack.properties.response_information.as_deref(),
+            Some("replies/")
+        );
+        let (_c, ack) = Client::connect_v5(b.addr, "ri-quiet", true, 60, Properties::default());
+        assert_eq!(ack.properties.response_information, None, "not requested");
+        let b2 = TestBroker::start();
+        let ask = props(|p| p.request_response_information = Some(1));
+        let (_c, ack) = Client::connect_v5(b2.addr, "ri-none", true, 60, ask);
+        assert_eq!(ack.properties.response_information, None, "none configured");
+    });
+}
+
+#[test]
+fn will_with_payload_format_utf8_but_invalid_payload_is_refused_0x99() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let mut conn = connect_packet(V5, "bad-will-utf8", true, 60);
+        let mut w = will("w/t", b"\xC3\x28", QoS::AtMostOnce, false);
+        w.properties.payload_format_indicator = Some(1);
+        conn.will = Some(w);
+        let (mut c, ack) = Client::handshake(b.addr, conn);
+        assert_eq!(ack.reason, ReasonCode::PAYLOAD_FORMAT_INVALID);
+        c.expect_closed();
     });
 }
