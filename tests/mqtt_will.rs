@@ -1,6 +1,7 @@
 //! Will messages over real loopback sockets, for MQTT 3.1.1 and 5.0: published when the socket is
 //! dropped without DISCONNECT and when the keep-alive expires, not after a normal DISCONNECT,
-//! published after a v5 DISCONNECT with reason 0x04, and with its QoS and RETAIN flag honoured.
+//! published after a v5 DISCONNECT with reason 0x04, with its QoS and RETAIN flag honoured, and
+//! the v5 Will Delay Interval against session expiry and takeovers.
 
 mod common;
 
@@ -188,5 +189,64 @@ fn will_published_when_broker_closes_a_violating_client() {
             let want = format!("{id} is gone");
             assert_publish(&p, &format!("will/{id}"), want.as_bytes(), QoS::AtLeastOnce);
         }
+    });
+}
+
+/// v5 CONNECT with a will on `will/{id}` (delay `delay` s) and session expiry `expiry` s.
+fn v5_delayed_will(b: &TestBroker, id: &str, clean: bool, delay: u32, expiry: u32) -> Client {
+    let mut c = connect_packet(V5, id, clean, 60);
+    c.properties.session_expiry_interval = Some(expiry);
+    let mut w = will(&format!("will/{id}"), b"delayed", QoS::AtLeastOnce, false);
+    w.properties.will_delay_interval = Some(delay);
+    c.will = Some(w);
+    let (client, ack) = Client::handshake(b.addr, c);
+    assert_eq!(ack.reason, ReasonCode::SUCCESS);
+    client
+}
+
+#[test]
+fn mqtt_3_1_3_2_will_delay_longer_than_session_expiry_fires_at_session_end() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let mut w = watcher(&b, V5, "wdx-watcher");
+        // Delay 30 s, session expiry 1 s: the session ends first, and the will goes with it.
+        let c = v5_delayed_will(&b, "short-session", false, 30, 1);
+        let dropped = Instant::now();
+        drop(c);
+        let p = w.expect_publish_within(Duration::from_secs(4));
+        w.ack(&p);
+        let after = dropped.elapsed();
+        assert_publish(&p, "will/short-session", b"delayed", QoS::AtLeastOnce);
+        assert!(
+            (Duration::from_millis(900)..=Duration::from_millis(2600)).contains(&after),
+            "will published {after:?} after the drop; the session expired after 1 s"
+        );
+        // Session expiry 0: the session ends with the connection, so the will is immediate.
+        let c = v5_delayed_will(&b, "no-session", true, 30, 0);
+        drop(c);
+        let p = w.expect_publish_within(Duration::from_millis(800));
+        w.ack(&p);
+        assert_publish(&p, "will/no-session", b"delayed", QoS::AtLeastOnce);
+    });
+}
+
+#[test]
+fn mqtt_3_1_3_9_takeover_within_will_delay_sends_no_will_but_clean_takeover_does() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let mut w = watcher(&b, V5, "wdt-watcher");
+        // Resumed by a new connection before the delay: no will.
+        let mut old = v5_delayed_will(&b, "resumed", false, 1, 60);
+        let _new = v5_delayed_will(&b, "resumed", false, 1, 60);
+        old.expect_disconnect(ReasonCode::SESSION_TAKEN_OVER);
+        w.expect_nothing(Duration::from_millis(1600));
+        // Taken over with Clean Start: the old session ends, so its will is published.
+        let mut old = v5_delayed_will(&b, "replaced", false, 5, 60);
+        let _new = v5_delayed_will(&b, "replaced", true, 5, 60);
+        old.expect_disconnect(ReasonCode::SESSION_TAKEN_OVER);
+        let p = w.expect_publish_within(Duration::from_secs(2));
+        w.ack(&p);
+        assert_publish(&p, "will/replaced", b"delayed", QoS::AtLeastOnce);
+        w.expect_nothing(QUIET);
     });
 }

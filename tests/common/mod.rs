@@ -239,6 +239,7 @@ impl Client {
     }
 
     /// Sends `connect` and returns the CONNACK, whatever its reason code.
+    #[track_caller]
     pub fn handshake(addr: SocketAddr, connect: Connect) -> (Client, ConnAck) {
         let mut c = Client::tcp(addr, connect.protocol);
         c.send(&Packet::Connect(Box::new(connect)));
@@ -247,6 +248,7 @@ impl Client {
     }
 
     /// A 3.1.1 client that has been accepted (CONNACK return code 0).
+    #[track_caller]
     pub fn connect_v311(addr: SocketAddr, id: &str, clean: bool, keep_alive: u16) -> Client {
         let (c, ack) = Client::connect_v311_ack(addr, id, clean, keep_alive);
         assert_eq!(ack.reason, ReasonCode::SUCCESS, "CONNACK for {id:?}");
@@ -280,6 +282,7 @@ impl Client {
     }
 
     /// A 5.0 client that has been accepted (CONNACK reason 0x00), without CONNECT properties.
+    #[track_caller]
     pub fn connect_v5_ok(addr: SocketAddr, id: &str, clean_start: bool, keep_alive: u16) -> Client {
         let (c, ack) = Client::connect_v5(addr, id, clean_start, keep_alive, Properties::default());
         assert_eq!(ack.reason, ReasonCode::SUCCESS, "CONNACK for {id:?}");
@@ -287,6 +290,7 @@ impl Client {
     }
 
     /// An accepted client of either version with a clean session and keep-alive 60.
+    #[track_caller]
     pub fn connect(addr: SocketAddr, version: ProtocolVersion, id: &str) -> Client {
         let (c, ack) = Client::handshake(addr, connect_packet(version, id, true, 60));
         assert_eq!(ack.reason, ReasonCode::SUCCESS, "CONNACK for {id:?}");
@@ -294,12 +298,14 @@ impl Client {
     }
 
     /// Encodes and sends one packet.
+    #[track_caller]
     pub fn send(&mut self, packet: &Packet) {
         let bytes = encode(packet, self.version);
         self.send_raw(&bytes);
     }
 
     /// Sends bytes as they are; panics if the socket refuses them.
+    #[track_caller]
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream
             .write_all(bytes)
@@ -318,6 +324,7 @@ impl Client {
     }
 
     /// Reads until a complete packet is buffered, the connection closes, or `timeout` passes.
+    #[track_caller]
     pub fn recv(&mut self, timeout: Duration) -> Recv {
         let deadline = Instant::now() + timeout;
         for _ in 0..MAX_READS_PER_RECV {
@@ -390,11 +397,13 @@ impl Client {
     }
 
     /// The next packet, which must arrive within [`WAIT`].
+    #[track_caller]
     pub fn expect_packet(&mut self) -> Packet {
         self.expect_packet_within(WAIT)
     }
 
     /// The next packet, which must arrive within `timeout`.
+    #[track_caller]
     pub fn expect_packet_within(&mut self, timeout: Duration) -> Packet {
         match self.recv(timeout) {
             Recv::Packet(p) => p,
@@ -404,11 +413,13 @@ impl Client {
     }
 
     /// Asserts that the broker closes the connection within [`WAIT`] without sending anything.
+    #[track_caller]
     pub fn expect_closed(&mut self) {
         self.expect_closed_within(WAIT);
     }
 
     /// Asserts that the broker closes the connection within `timeout` without sending anything.
+    #[track_caller]
     pub fn expect_closed_within(&mut self, timeout: Duration) {
         match self.recv(timeout) {
             Recv::Closed => {}
@@ -418,6 +429,7 @@ impl Client {
     }
 
     /// Asserts that nothing arrives (and the connection stays open) for `quiet`.
+    #[track_caller]
     pub fn expect_nothing(&mut self, quiet: Duration) {
         match self.recv(quiet) {
             Recv::Timeout => {}
@@ -428,6 +440,7 @@ impl Client {
 
     /// v5: the next packet is DISCONNECT with exactly `reason`, then the connection closes.
     /// Before v5: the connection closes without any packet.
+    #[track_caller]
     pub fn expect_disconnect(&mut self, reason: ReasonCode) {
         if self.version.is_v5() {
             match self.expect_packet() {
@@ -443,6 +456,7 @@ impl Client {
     }
 
     /// The next packet must be a CONNACK.
+    #[track_caller]
     pub fn expect_connack(&mut self) -> ConnAck {
         match self.expect_packet() {
             Packet::ConnAck(a) => a,
@@ -451,6 +465,7 @@ impl Client {
     }
 
     /// The next packet must be a SUBACK for `packet_id`.
+    #[track_caller]
     pub fn expect_suback(&mut self, packet_id: u16) -> SubAck {
         match self.expect_packet() {
             Packet::SubAck(a) => {
@@ -462,6 +477,7 @@ impl Client {
     }
 
     /// The next packet must be an UNSUBACK for `packet_id`.
+    #[track_caller]
     pub fn expect_unsuback(&mut self, packet_id: u16) -> UnsubAck {
         match self.expect_packet() {
             Packet::UnsubAck(a) => {
@@ -473,11 +489,13 @@ impl Client {
     }
 
     /// The next packet must be a PUBLISH.
+    #[track_caller]
     pub fn expect_publish(&mut self) -> Publish {
         self.expect_publish_within(WAIT)
     }
 
     /// The next packet must be a PUBLISH arriving within `timeout`.
+    #[track_caller]
     pub fn expect_publish_within(&mut self, timeout: Duration) -> Publish {
         match self.expect_packet_within(timeout) {
             Packet::Publish(p) => p,
@@ -487,6 +505,7 @@ impl Client {
 
     /// The next packet must be the given acknowledgement (PUBACK, PUBREC, PUBREL or PUBCOMP, by
     /// packet type number 4 to 7) for `packet_id` with reason Success.
+    #[track_caller]
     pub fn expect_ack(&mut self, kind: u8, packet_id: u16) {
         let p = self.expect_packet();
         let r = match (kind, &p) {
@@ -501,6 +520,7 @@ impl Client {
     }
 
     /// The next packet must be PINGRESP.
+    #[track_caller]
     pub fn expect_pingresp(&mut self) {
         match self.expect_packet() {
             Packet::PingResp => {}
@@ -509,12 +529,14 @@ impl Client {
     }
 
     /// Sends PINGREQ and expects PINGRESP: proves the connection is alive and served.
+    #[track_caller]
     pub fn ping(&mut self) {
         self.send(&Packet::PingReq);
         self.expect_pingresp();
     }
 
     /// Subscribes to `filters` and returns the SUBACK reason codes.
+    #[track_caller]
     pub fn subscribe(&mut self, packet_id: u16, filters: &[(&str, QoS)]) -> Vec<ReasonCode> {
         let filters = filters
             .iter()
@@ -528,6 +550,7 @@ impl Client {
     }
 
     /// Sends `sub` and returns the SUBACK reason codes.
+    #[track_caller]
     pub fn subscribe_with(&mut self, sub: Subscribe) -> Vec<ReasonCode> {
         let id = sub.packet_id;
         self.send(&Packet::Subscribe(sub));
@@ -535,6 +558,7 @@ impl Client {
     }
 
     /// Subscribes to one filter and asserts it was granted `qos`.
+    #[track_caller]
     pub fn sub_ok(&mut self, packet_id: u16, filter: &str, qos: QoS) {
         let codes = self.subscribe(packet_id, &[(filter, qos)]);
         assert_eq!(
@@ -545,6 +569,7 @@ impl Client {
     }
 
     /// Unsubscribes and returns the UNSUBACK reason codes (empty before v5).
+    #[track_caller]
     pub fn unsubscribe(&mut self, packet_id: u16, filters: &[&str]) -> Vec<ReasonCode> {
         let u = Unsubscribe {
             packet_id,
@@ -559,11 +584,13 @@ impl Client {
     /// PUBREC, sends PUBREL and waits for PUBCOMP. Nothing else may arrive in between, so a client
     /// subscribed to the topic itself may use this for QoS 0 and 1 only (its own copy can arrive
     /// between PUBREC and PUBCOMP).
+    #[track_caller]
     pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool, id: u16) {
         self.publish_with(publish_packet(topic, payload, qos, retain, id));
     }
 
     /// Sends `p` and completes its QoS flow as publisher.
+    #[track_caller]
     pub fn publish_with(&mut self, p: Publish) {
         let qos = p.qos;
         let id = p.packet_id.unwrap_or(0);
@@ -581,6 +608,7 @@ impl Client {
 
     /// Completes the QoS flow as receiver of `p`: PUBACK for QoS 1; PUBREC, then the PUBREL
     /// that must follow, then PUBCOMP for QoS 2.
+    #[track_caller]
     pub fn ack(&mut self, p: &Publish) {
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, None) => {}
@@ -595,6 +623,7 @@ impl Client {
     }
 
     /// The next packet must be a PUBLISH; it is acknowledged as its QoS requires.
+    #[track_caller]
     pub fn expect_publish_acked(&mut self) -> Publish {
         let p = self.expect_publish();
         self.ack(&p);
@@ -605,6 +634,7 @@ impl Client {
     /// pipelines: PUBACK at once for QoS 1, PUBREC at once for QoS 2 and PUBCOMP for each PUBREL
     /// when it comes (interleaved with later PUBLISHes). Returns once all `n` arrived and every
     /// QoS 2 flow is complete; anything else arriving is a failure.
+    #[track_caller]
     pub fn collect_publishes(&mut self, n: usize) -> Vec<Publish> {
         let mut got = Vec::with_capacity(n);
         let mut awaiting_rel: Vec<u16> = Vec::new();
@@ -645,6 +675,7 @@ impl Client {
     }
 
     /// Sends a normal DISCONNECT (reason 0x00 for v5) and expects the broker to close.
+    #[track_caller]
     pub fn disconnect(mut self) {
         self.send(&Packet::Disconnect(Disconnect::default()));
         self.expect_closed();
@@ -662,6 +693,7 @@ fn ack_name(kind: u8) -> &'static str {
 }
 
 /// Asserts topic, payload and QoS of a received PUBLISH (and that the packet id matches the QoS).
+#[track_caller]
 pub fn assert_publish(p: &Publish, topic: &str, payload: &[u8], qos: QoS) {
     assert_eq!(p.topic, topic, "PUBLISH topic");
     assert_eq!(
@@ -680,6 +712,7 @@ pub fn assert_publish(p: &Publish, topic: &str, payload: &[u8], qos: QoS) {
 
 /// Proves the broker still serves well-behaved clients: a fresh client of `version` connects,
 /// subscribes, publishes at QoS 1 to itself, receives the message and gets PINGRESP.
+#[track_caller]
 pub fn assert_broker_healthy(addr: SocketAddr, version: ProtocolVersion, tag: &str) {
     let id = format!("healthy-{tag}");
     let topic = format!("health/{tag}");
