@@ -437,3 +437,13 @@ fn mqtt_3_8_3_3_subscribe_and_unsubscribe_without_filters() {
         offence(V5, &[0xA2, 0x03, 0x00, 0x01, 0x00], PROTOCOL);
     });
 }
+
+#[test]
+fn mqtt_4_7_3_1_publish_with_empty_topic_and_no_alias() {
+    with_deadline(Duration::from_secs(20), || {
+        both(|v| {
+            let body = publish_body(v, b"", None, &[]);
+            offence(v, &pkt(0x30, &body), PROTOCOL);
+        });
+    });
+}

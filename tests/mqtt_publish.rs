@@ -447,3 +447,24 @@ fn payloads_of_every_size_class_arrive_intact() {
         }
     });
 }
+
+#[test]
+fn mqtt_3_3_1_3_incoming_dup_flag_is_not_propagated() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        let mut sub = Client::connect(b.addr, V311, "dupflag-sub");
+        sub.sub_ok(1, "dupflag/t", QoS::ExactlyOnce);
+        let mut p = Client::connect(b.addr, V5, "dupflag-pub");
+        for (id, q) in [(1u16, QoS::AtLeastOnce), (2, QoS::ExactlyOnce)] {
+            let mut m = publish_packet("dupflag/t", b"first try", q, false, id);
+            m.dup = true;
+            p.publish_with(m);
+            let got = sub.expect_publish_acked();
+            assert_publish(&got, "dupflag/t", b"first try", q);
+            assert!(
+                !got.dup,
+                "DUP copied from the publisher to a first delivery ({q:?})"
+            );
+        }
+    });
+}

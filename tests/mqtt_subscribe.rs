@@ -29,6 +29,7 @@ fn suback_codes(version: ProtocolVersion) {
             ("c/+", QoS::ExactlyOnce),
             ("#", QoS::AtLeastOnce),
             ("d+/e", QoS::AtMostOnce),
+            ("", QoS::AtMostOnce),
             ("$SYS/#", QoS::ExactlyOnce),
         ],
     );
@@ -44,6 +45,7 @@ fn suback_codes(version: ProtocolVersion) {
             bad,
             ReasonCode(2),
             ReasonCode(1),
+            bad,
             bad,
             ReasonCode(2)
         ],
@@ -286,6 +288,10 @@ fn retained_basics(version: ProtocolVersion) {
         assert_eq!((got.topic.as_str(), &got.payload[..]), (topic, payload));
         assert!(!got.retain, "live {topic} forwarded with RETAIN=1");
     }
+    // [MQTT-3.3.1-12]: a PUBLISH with RETAIN=0 leaves the retained message alone.
+    p.publish("ret/a", b"not stored", QoS::AtLeastOnce, false, 5);
+    let got = live.expect_publish_acked();
+    assert_publish(&got, "ret/a", b"not stored", QoS::AtLeastOnce);
     // [MQTT-3.3.1-6]/[MQTT-3.3.1-8]: a new subscriber gets the last retained message of each
     // topic, RETAIN=1, QoS min(stored, granted).
     let mut late = Client::connect(b.addr, version, "ret-late");

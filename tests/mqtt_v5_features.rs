@@ -230,6 +230,12 @@ fn mqtt_3_6_4_pubrel_for_unknown_id_gets_pubcomp_0x92() {
             other => panic!("expected PUBCOMP 0x92, got {other:?}"),
         }
         c.ping();
+        // 3.1.1 has no reason code: a plain PUBCOMP for the id.
+        let mut c3 = Client::connect(b.addr, ProtocolVersion::V311, "unknown-rel-3");
+        c3.send_raw(&[0x62, 0x02, 0x00, 0x63]);
+        let (got, closed) = c3.read_raw_until_close(Duration::from_millis(300));
+        assert_eq!(got, [0x70, 0x02, 0x00, 0x63]);
+        assert!(!closed);
     });
 }
 
@@ -463,5 +469,25 @@ fn will_with_payload_format_utf8_but_invalid_payload_is_refused_0x99() {
         let (mut c, ack) = Client::handshake(b.addr, conn);
         assert_eq!(ack.reason, ReasonCode::PAYLOAD_FORMAT_INVALID);
         c.expect_closed();
+    });
+}
+
+#[test]
+fn mqtt_3_2_2_3_2_session_expiry_capped_by_config_is_returned_in_connack() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start_with(|c| c.mqtt.max_session_expiry = 1);
+        let ask = props(|p| p.session_expiry_interval = Some(300));
+        let (mut c, ack) = Client::connect_v5(b.addr, "capped-exp", false, 60, ask.clone());
+        assert_eq!(
+            ack.properties.session_expiry_interval,
+            Some(1),
+            "CONNACK Session Expiry"
+        );
+        c.sub_ok(1, "cexp/t", QoS::AtLeastOnce);
+        c.disconnect();
+        // The cap is what counts: 1.5 s later the session is gone.
+        std::thread::sleep(Duration::from_millis(1500));
+        let (_c, ack) = Client::connect_v5(b.addr, "capped-exp", false, 60, ask);
+        assert!(!ack.session_present, "session outlived the 1 s cap");
     });
 }
