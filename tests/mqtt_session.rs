@@ -4,8 +4,8 @@
 //! (subscriptions kept, QoS 1/2 queued while offline and QoS 0 dropped, delivered in order on
 //! reconnect, bounded queue), retransmission with DUP after reconnect (and after a takeover),
 //! inbound QoS 2 state kept across reconnects, v5 session expiry (and DISCONNECT changing it),
-//! and the hand-over of a connection to the I/O thread that owns its session with the packets
-//! that arrived behind its CONNECT.
+//! the hand-over of a connection to the I/O thread that owns its session with the packets that
+//! arrived behind its CONNECT, and one session resumed by 3.1.1 and 5.0 connections in turn.
 
 mod common;
 
@@ -489,5 +489,48 @@ fn handover_then_immediate_close_routes_pipelined_publish_and_will() {
         assert_publish(&got[0], "hofin/data", b"last", QoS::AtMostOnce);
         assert_publish(&got[1], "hofin/will", b"vanished", QoS::AtLeastOnce);
         w.expect_nothing(QUIET);
+    });
+}
+
+#[test]
+fn session_resumed_across_protocol_versions() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start();
+        // A v5 session with a subscription identifier and a client-accepted alias table...
+        let mut c = connect_packet(V5, "crossver", false, 60);
+        c.properties.session_expiry_interval = Some(300);
+        c.properties.topic_alias_maximum = Some(4);
+        let (mut v5, _) = Client::handshake(b.addr, c);
+        v5.subscribe_with(picomq::protocol::Subscribe {
+            packet_id: 1,
+            filters: vec![("cv/t".to_owned(), sub_opts(QoS::AtLeastOnce))],
+            properties: Properties {
+                subscription_identifiers: vec![9],
+                ..Properties::default()
+            },
+        });
+        let mut p = Client::connect(b.addr, V5, "crossver-pub");
+        p.publish("cv/t", b"to v5", QoS::AtLeastOnce, false, 1);
+        let got = v5.expect_publish_acked();
+        assert_eq!(got.properties.subscription_identifiers, vec![9]);
+        // ...taken over by a 3.1.1 connection: same session, plain 3.1.1 packets.
+        let (mut v3, present) = connect_session(&b, V311, "crossver", false);
+        assert!(present, "3.1.1 clean=0 resumes the v5 session");
+        v5.expect_disconnect(ReasonCode::SESSION_TAKEN_OVER);
+        for i in 0..3u16 {
+            p.publish("cv/t", b"to 3.1.1", QoS::AtLeastOnce, false, 2 + i);
+            let got = v3.expect_publish_acked();
+            assert_publish(&got, "cv/t", b"to 3.1.1", QoS::AtLeastOnce);
+        }
+        // And back to v5 with an unacknowledged message in flight.
+        p.publish("cv/t", b"in flight", QoS::AtLeastOnce, false, 9);
+        let _unacked = v3.expect_publish();
+        let (mut v5, present) = connect_session(&b, V5, "crossver", false);
+        assert!(present);
+        v3.expect_closed();
+        let again = v5.expect_publish_acked();
+        assert_publish(&again, "cv/t", b"in flight", QoS::AtLeastOnce);
+        assert!(again.dup);
+        assert_eq!(again.properties.subscription_identifiers, vec![9]);
     });
 }
