@@ -504,22 +504,25 @@ fn mqtt_4_7_1_wildcard_matching_for_retained_and_live_messages() {
         for (c, _, _) in subs.iter_mut() {
             c.expect_nothing(Duration::from_millis(20));
         }
-        // The same topics published live, not retained, in a fixed order.
+        // The same topics published live, not retained. Order is only guaranteed per topic
+        // [MQTT-4.6.0-6], and topics of different router shards may overtake each other, so the
+        // topics are compared as sets.
         for (i, t) in MATCH_TOPICS.iter().enumerate() {
             p.publish(t, b"live", QoS::AtLeastOnce, false, 100 + i as u16);
         }
         for (c, filter, want) in subs.iter_mut() {
-            let got: Vec<String> = c
+            let mut got: Vec<String> = c
                 .collect_publishes(want.len())
                 .into_iter()
-                .map(|m| m.topic)
+                .map(|m| {
+                    assert!(!m.retain, "{filter}: live message with RETAIN=1");
+                    m.topic
+                })
                 .collect();
-            let in_publish_order: Vec<String> = MATCH_TOPICS
-                .iter()
-                .filter(|t| want.contains(t))
-                .map(|t| t.to_string())
-                .collect();
-            assert_eq!(got, in_publish_order, "live messages matching {filter:?}");
+            got.sort();
+            let mut want_sorted: Vec<String> = want.iter().map(|t| t.to_string()).collect();
+            want_sorted.sort();
+            assert_eq!(got, want_sorted, "live messages matching {filter:?}");
             c.expect_nothing(Duration::from_millis(50));
         }
     });
