@@ -349,13 +349,17 @@ impl IoThread {
     fn drain_deliveries(&mut self) {
         let now = Instant::now();
         let cfg = self.shared.cfg.clone();
+        let mut orphans = Vec::new();
         for d in self.deliveries.try_iter().take(DELIVERY_BUDGET) {
-            let Some(slot) = self.sessions.get_mut(d.to.slot as usize) else {
+            let slot = self.sessions.get_mut(d.to.slot as usize);
+            let Some(slot) = slot.filter(|s| s.session.session_ref() == d.to) else {
+                // The session ended after the router chose it. A message for a shared
+                // subscription goes back to the group; anything else had no one left to get it.
+                if let Some(filter) = d.shared {
+                    orphans.push((d.to, Action::Redeliver { filter, msg: d.msg }));
+                }
                 continue;
             };
-            if slot.session.session_ref() != d.to {
-                continue;
-            }
             let out = match slot.conn.and_then(|c| self.conns.get_mut(c)) {
                 Some(conn) => &mut conn.out,
                 None => &mut self.offline_out,
@@ -373,6 +377,9 @@ impl IoThread {
                     queue_flush(conn, c, &mut self.dirty);
                 }
             }
+        }
+        for (who, action) in orphans {
+            self.route(Some(who), action);
         }
         if !self.deliveries.is_empty() {
             let _ = self.shared.io[usize::from(self.index)].waker.wake();

@@ -263,7 +263,8 @@ fn write_connect(c: &Connect, out: &mut BytesMut) {
 }
 
 fn write_connack(c: &ConnAck, v: ProtocolVersion, out: &mut BytesMut) {
-    out.put_u8(u8::from(c.session_present));
+    // MQTT 3.1 has no Session Present flag: the whole first byte is reserved and 0.
+    out.put_u8(u8::from(c.session_present && v != ProtocolVersion::V31));
     if v.is_v5() {
         out.put_u8(c.reason.0);
         write_properties(&c.properties, PropCtx::ConnAck, out);

@@ -271,3 +271,14 @@ fn overlong_strings_are_clamped_and_lengths_agree() {
     assert_eq!(&bytes[4..6], &[0xFF, 0xFF]);
     assert_eq!(bytes.len(), 4 + 2 + 65_535);
 }
+
+#[test]
+fn mqtt_3_1_connack_has_no_session_present_flag() {
+    let ack = Packet::ConnAck(ConnAck {
+        session_present: true,
+        reason: ReasonCode::SUCCESS,
+        properties: Properties::default(),
+    });
+    assert_eq!(enc(&ack, ProtocolVersion::V31), [0x20, 2, 0, 0]);
+    assert_eq!(enc(&ack, V311), [0x20, 2, 1, 0]);
+}
