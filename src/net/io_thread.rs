@@ -18,7 +18,7 @@ use crate::message::SessionRef;
 use crate::protocol::decode::decode_packet;
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
 use crate::router::shard::{Command, Delivery};
-use crate::session::connect::{peek_protocol_level, refusal_version, write_refusal};
+use crate::session::connect::{peek_protocol_level, write_refusal};
 use crate::session::outbound::Queued;
 use crate::session::{Action, LinkLoss, Output, Session};
 
@@ -240,9 +240,9 @@ impl IoThread {
             Phase::AwaitingConnect { .. } => {
                 log::debug!("connection {id}: refused before CONNECT: {e}");
                 if e.reason == ReasonCode::UNSUPPORTED_PROTOCOL_VERSION {
-                    // 3.1.1 [MQTT-3.1.2-2]: CONNACK 0x01; 5.0: CONNACK 0x84; in the format the
-                    // client's protocol level implies.
-                    write_refusal(refusal_version(level), e.reason, &mut conn.out.wire);
+                    // [MQTT-3.1.2-2]: CONNACK 0x01 in the 3.1.1 format, which a client of any
+                    // level can parse (as Mosquitto does).
+                    write_refusal(ProtocolVersion::V311, e.reason, &mut conn.out.wire);
                 } else if level == Some(5) {
                     write_refusal(ProtocolVersion::V5, e.reason, &mut conn.out.wire);
                 }

@@ -126,15 +126,6 @@ pub fn peek_protocol_level(buf: &[u8]) -> Option<u8> {
     buf.get(i + 3 + name_len).copied()
 }
 
-/// The CONNACK format a refused client with this protocol level understands: 5.0 for level 5 and
-/// anything newer, 3.1.1 otherwise.
-pub fn refusal_version(level: Option<u8>) -> ProtocolVersion {
-    match level {
-        Some(l) if l >= 5 => ProtocolVersion::V5,
-        _ => ProtocolVersion::V311,
-    }
-}
-
 /// The QoS actually granted for a requested one.
 pub fn grant_qos(requested: QoS, cfg: &MqttConfig) -> QoS {
     requested.min(cfg.max_qos)
@@ -257,7 +248,5 @@ mod tests {
         assert_eq!(peek_protocol_level(&bytes), Some(5));
         assert_eq!(peek_protocol_level(&bytes[..5]), None);
         assert_eq!(peek_protocol_level(&[0x30, 0]), None);
-        assert_eq!(refusal_version(Some(6)), ProtocolVersion::V5);
-        assert_eq!(refusal_version(Some(4)), ProtocolVersion::V311);
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::MqttConfig;
 use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
+use crate::protocol::encode::encoded_len;
 use crate::protocol::topic::{
     has_wildcard, split_shared, validate_topic_filter, validate_topic_name,
 };
@@ -296,7 +297,9 @@ impl Session {
         self.server_disconnect(reason, Some(what), out);
     }
 
-    /// Sends DISCONNECT (v5 only) and asks the I/O layer to close.
+    /// Sends DISCONNECT (v5 only) and asks the I/O layer to close. The reason string is left out
+    /// when the client asked for no problem information or when it would make the packet larger
+    /// than the client's Maximum Packet Size [MQTT-3.1.2-24].
     pub fn server_disconnect(&mut self, reason: ReasonCode, why: Option<&str>, out: &mut Output) {
         let Some(link) = self.link.as_mut() else {
             return;
@@ -306,14 +309,21 @@ impl Session {
         }
         link.closing = true;
         if link.version.is_v5() {
-            let mut properties = Properties::default();
+            let mut d = Disconnect {
+                reason,
+                properties: Properties::default(),
+            };
             if link.problem_info {
-                properties.reason_string = why.map(str::to_owned);
+                d.properties.reason_string = why.map(str::to_owned);
             }
-            out.wire.packet(
-                &Packet::Disconnect(Disconnect { reason, properties }),
-                link.version,
-            );
+            let mut packet = Packet::Disconnect(d);
+            if encoded_len(&packet, link.version) > link.peer.max_packet as usize {
+                packet = Packet::Disconnect(Disconnect {
+                    reason,
+                    properties: Properties::default(),
+                });
+            }
+            out.wire.packet(&packet, link.version);
         }
         out.actions.push(Action::Close);
     }
