@@ -464,13 +464,18 @@ impl IoThread {
         if let Phase::Attached { slot } = conn.phase {
             self.detach_session(slot, None);
         }
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !matches!(conn.phase, Phase::Closing { .. }) {
-                conn.phase = Phase::Closing {
-                    since: Instant::now(),
-                    fin_sent: false,
-                };
-            }
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.out.wire.is_empty() {
+            // Nothing left to say (e.g. the client sent DISCONNECT): no need to linger.
+            return self.close(id, None);
+        }
+        if !matches!(conn.phase, Phase::Closing { .. }) {
+            conn.phase = Phase::Closing {
+                since: self.now,
+                fin_sent: false,
+            };
         }
         self.mark_dirty(id);
     }
