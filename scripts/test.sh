@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole picomq test suite: formatting, lints, Rust unit and integration tests, and the
-# Python (paho-mqtt) interoperability tests. Installs what the tests need when it is missing:
-# mosquitto + mosquitto-clients (Debian packages) and paho-mqtt + pytest (PyPI).
+# Python (paho-mqtt and gmqtt) interoperability tests. Installs what the tests need when it is
+# missing: mosquitto + mosquitto-clients (Debian packages) and paho-mqtt + gmqtt + pytest (PyPI).
 # A missing tool makes the run fail, never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +15,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! python3 -c 'import paho.mqtt, pytest' 2>/dev/null; then
-  echo "== installing paho-mqtt and pytest"
-  python3 -m pip install -q 'paho-mqtt>=2,<3' pytest
+if ! python3 -c 'import paho.mqtt, gmqtt, pytest' 2>/dev/null; then
+  echo "== installing paho-mqtt, gmqtt and pytest"
+  python3 -m pip install -q 'paho-mqtt>=2,<3' 'gmqtt>=0.8' pytest
 fi
 
 # The 1,000-client test needs about 2,100 descriptors; raise the soft limit when the hard one allows.
@@ -30,5 +30,5 @@ cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo build --release --bin picomq
 cargo test
-echo "== python interoperability tests (paho-mqtt)"
+echo "== python interoperability tests (paho-mqtt, gmqtt)"
 PICOMQ_BIN="$PWD/target/release/picomq" python3 -m pytest -q tests/python
