@@ -12,6 +12,9 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::shared::{Control, Shared};
 
+/// How long to wait before retrying after a failed accept.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Token of the acceptor's stop waker.
 pub const STOP: Token = Token(usize::MAX);
 
@@ -24,31 +27,37 @@ pub fn run(mut poll: Poll, mut listeners: Vec<TcpListener>, shared: Arc<Shared>)
             log::error!("cannot watch listener: {e}");
         }
     }
-    'outer: loop {
-        if let Err(e) = poll.poll(&mut events, None) {
+    let mut backoff = false;
+    loop {
+        // After a failed accept (EMFILE...), retry on a timer: sockets already waiting in the
+        // backlog raise no new readiness edge, so waiting for one could wait for ever.
+        let timeout = backoff.then_some(ACCEPT_RETRY);
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             log::error!("acceptor poll failed: {e}");
             break;
         }
-        for ev in events.iter() {
-            if ev.token() == STOP {
-                break 'outer;
+        if events.iter().any(|ev| ev.token() == STOP) {
+            break;
+        }
+        if backoff || !events.is_empty() {
+            // Accept on every listener: cheap (one WouldBlock each when idle) and it covers the
+            // retry after a failure.
+            backoff = false;
+            for listener in &listeners {
+                backoff |= !accept_all(listener, &shared, &mut next);
             }
-            let Some(listener) = listeners.get(ev.token().0) else {
-                continue;
-            };
-            accept_all(listener, &shared, &mut next);
         }
     }
-    shared.stopping.store(true, Ordering::Relaxed);
     for io in &shared.io {
         io.send(Control::Shutdown);
     }
 }
 
-fn accept_all(listener: &TcpListener, shared: &Shared, next: &mut usize) {
+/// Accepts until the listener would block; false when an accept failed and must be retried.
+fn accept_all(listener: &TcpListener, shared: &Shared, next: &mut usize) -> bool {
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -69,12 +78,12 @@ fn accept_all(listener: &TcpListener, shared: &Shared, next: &mut usize) {
                 *next = next.wrapping_add(1);
                 shared.io[t].send(Control::NewConn(stream));
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                // EMFILE and friends: log and let the next readiness event retry.
+                // EMFILE and friends: retried after ACCEPT_RETRY.
                 log::warn!("accept failed: {e}");
-                return;
+                return false;
             }
         }
     }

@@ -67,6 +67,8 @@ pub struct Conn {
     pub version: Option<ProtocolVersion>,
     /// Already on the thread's flush list for this turn.
     pub flush_queued: bool,
+    /// Input is not read while too much output is pending.
+    pub read_paused: bool,
 }
 
 impl Conn {
@@ -79,6 +81,7 @@ impl Conn {
             phase: Phase::AwaitingConnect { since: now },
             version: None,
             flush_queued: false,
+            read_paused: false,
         }
     }
 

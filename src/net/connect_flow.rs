@@ -1,9 +1,11 @@
 //! Placing an admitted CONNECT: find where the client's session lives, hand the connection to that
 //! thread if it is another one, take over an attached connection, resume or replace the session.
 //!
-//! Session placement: a session never moves between I/O threads; a connection moves to its
-//! session. The shared registry maps client id -> [`SessionRef`]; it is locked only here and in
-//! `end_session`. Must not touch: protocol rules (admission is `session::connect`).
+//! Session placement: every client id has one owner thread, `hash(client id) % I/O threads`, and
+//! its session lives there for life; a connection whose CONNECT arrived elsewhere is handed to the
+//! owner. So everything about one client id (lookup, takeover, resume, end) happens on one thread,
+//! in order, with no shared registry and no race between threads. Must not touch: protocol rules
+//! (admission is `session::connect`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,10 +18,15 @@ use crate::session::{LinkLoss, Session};
 use super::conn::Phase;
 use super::io_thread::{IoThread, SessionSlot};
 use super::shared::{Adopted, Control};
+use crate::router::hash::FastHasher;
+use std::hash::{Hash, Hasher};
 
-/// A connection is handed over at most this many times before the thread it is on takes the
-/// session itself (only reachable while sessions are ending concurrently).
-const MAX_HOPS: u8 = 3;
+/// The I/O thread that owns the sessions of `client_id`.
+pub fn owner_thread(client_id: &str, threads: usize) -> usize {
+    let mut h = FastHasher::default();
+    client_id.hash(&mut h);
+    (h.finish() % threads.max(1) as u64) as usize
+}
 
 impl IoThread {
     /// A CONNECT arrived on connection `id`: admit it, then place it.
@@ -44,7 +51,7 @@ impl IoThread {
         if let Some(conn) = self.conns.get_mut(id) {
             conn.version = Some(connect.protocol);
         }
-        self.place(id, connect, admitted, 0);
+        self.place(id, connect, admitted);
     }
 
     /// A connection handed over by another thread.
@@ -55,29 +62,19 @@ impl IoThread {
         if let Some(conn) = self.conns.get_mut(id) {
             conn.version = Some(a.connect.protocol);
         }
-        self.place(id, a.connect, a.admitted, a.hops);
+        self.place(id, a.connect, a.admitted);
         // Bytes that arrived behind the CONNECT.
         self.decode_after_adopt(id);
     }
 
-    fn place(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted, hops: u8) {
-        let cid: Arc<str> = admitted.client_id.as_str().into();
-        if let Some(&slot) = self.by_client.get(&cid) {
-            return self.attach_existing(id, slot, &connect, &admitted);
+    fn place(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted) {
+        let owner = owner_thread(&admitted.client_id, self.shared.io.len());
+        if owner != usize::from(self.index) {
+            return self.hand_over(id, connect, admitted, owner);
         }
-        let owner = {
-            let mut reg = self.shared.registry.lock();
-            match reg.get(&cid) {
-                Some(r) if r.thread != self.index && hops < MAX_HOPS => Some(*r),
-                _ => {
-                    let me = self.next_session_ref();
-                    reg.insert(cid.clone(), me);
-                    None
-                }
-            }
-        };
-        match owner {
-            Some(r) => self.hand_over(id, connect, admitted, hops, r),
+        let cid: Arc<str> = admitted.client_id.as_str().into();
+        match self.by_client.get(&cid) {
+            Some(&slot) => self.attach_existing(id, slot, &connect, &admitted),
             None => self.attach_new(id, cid, &connect, &admitted, false),
         }
     }
@@ -91,14 +88,7 @@ impl IoThread {
         }
     }
 
-    fn hand_over(
-        &mut self,
-        id: usize,
-        connect: Box<Connect>,
-        admitted: Admitted,
-        hops: u8,
-        to: SessionRef,
-    ) {
+    fn hand_over(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted, to: usize) {
         let Some(mut conn) = self.conns.remove(id) else {
             return;
         };
@@ -108,12 +98,11 @@ impl IoThread {
             rbuf: conn.rbuf,
             connect,
             admitted,
-            hops: hops + 1,
         };
-        self.shared.io[usize::from(to.thread)].send(Control::Adopt(Box::new(adopted)));
+        self.shared.io[to].send(Control::Adopt(Box::new(adopted)));
     }
 
-    /// Creates a session in a new slot, registers it, and attaches connection `id`.
+    /// Creates a session in a new slot and attaches connection `id`.
     fn attach_new(
         &mut self,
         id: usize,
@@ -129,8 +118,7 @@ impl IoThread {
             conn: None,
         }) as u32;
         debug_assert_eq!(slot, me.slot);
-        self.by_client.insert(cid.clone(), slot);
-        self.shared.registry.lock().insert(cid, me);
+        self.by_client.insert(cid, slot);
         self.attach(id, slot, connect, admitted, present);
     }
 

@@ -19,7 +19,7 @@ use crate::protocol::decode::decode_packet;
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
 use crate::router::shard::{Command, Delivery};
 use crate::session::connect::{peek_protocol_level, write_refusal};
-use crate::session::outbound::Queued;
+use crate::session::outbound::{Queued, WIRE_HIGH_WATER};
 use crate::session::{Action, LinkLoss, Output, Session};
 
 use super::conn::{Conn, Phase, ReadState};
@@ -35,6 +35,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Times one flush may refill a connection's output from its session queue before other
 /// connections get their turn.
 const FLUSH_ROUNDS: usize = 4;
+/// Output a connection may have pending before its input is no longer read.
+const OUTPUT_PAUSE: usize = 2 * WIRE_HIGH_WATER;
+/// Output level below which a paused connection's input is read again.
+const OUTPUT_RESUME: usize = WIRE_HIGH_WATER;
 /// Router deliveries handled per turn before sockets get another look.
 const DELIVERY_BUDGET: usize = 16 * 1024;
 
@@ -126,15 +130,17 @@ impl IoThread {
             }
             self.drain_deliveries();
             // Router work before output: a SUBACK leaves only after its subscription is queued.
-            self.router_batch.send(&self.shared.router);
+            self.router_batch.send();
             self.flush_dirty();
             let now = Instant::now();
             if now >= next_tick {
                 self.tick(now);
-                self.router_batch.send(&self.shared.router);
+                self.router_batch.send();
                 self.flush_dirty();
                 next_tick = now + TICK;
             }
+            // Work from connections that failed while flushing (wills, unsubscribes).
+            self.router_batch.send();
         }
     }
 
@@ -192,6 +198,12 @@ impl IoThread {
                 ReadState::MoreWaiting => self.more_input.push(id),
                 ReadState::Drained => {}
             }
+            return;
+        }
+        if conn.out.wire.len() >= OUTPUT_PAUSE {
+            // The client is not reading our replies: stop reading its requests until the output
+            // drains (flush_one resumes it), so it cannot make us buffer without bound.
+            conn.read_paused = true;
             return;
         }
         let state = conn.read_some(&mut self.scratch, max.saturating_add(8), short_read_ends);
@@ -441,6 +453,10 @@ impl IoThread {
                 break;
             }
         }
+        if conn.read_paused && conn.out.wire.len() < OUTPUT_RESUME {
+            conn.read_paused = false;
+            self.more_input.push(id);
+        }
         if let Phase::Closing {
             since,
             fin_sent: false,
@@ -549,10 +565,6 @@ impl IoThread {
         if self.by_client.get(&cid) == Some(&slot) {
             self.by_client.remove(&cid);
         }
-        let mut reg = self.shared.registry.lock();
-        if reg.get(&cid) == Some(&who) {
-            reg.remove(&cid);
-        }
     }
 
     fn tick(&mut self, now: Instant) {
@@ -619,8 +631,22 @@ impl IoThread {
         for id in ids {
             self.close(id, Some(LinkLoss::Shutdown));
         }
-        // Wills of the clients just disconnected.
-        self.router_batch.send(&self.shared.router);
+        // Sessions live in memory, so they all end now: wills still waiting out their delay are
+        // published with those of the clients just disconnected.
+        let mut out = Output::default();
+        let mut wills = Vec::new();
+        for (_, s) in self.sessions.iter_mut() {
+            s.session.on_end(self.now, &mut out);
+            for a in out.actions.drain(..) {
+                if let Action::Publish(msg) = a {
+                    wills.push(msg);
+                }
+            }
+        }
+        for msg in wills {
+            self.route(None, Action::Publish(msg));
+        }
+        self.router_batch.send();
     }
 }
 

@@ -13,14 +13,13 @@ pub mod slab;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, unbounded};
 use mio::net::TcpListener;
 use mio::{Poll, Waker};
-use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::router::shard::Shard;
@@ -33,7 +32,7 @@ use slab::Slab;
 
 /// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
 /// thread, which is the backpressure from router to publishers; the router itself never blocks.
-const ROUTER_QUEUE: usize = 4096;
+const ROUTER_QUEUE: usize = 1024;
 
 /// Stops a running broker from any thread.
 #[derive(Clone)]
@@ -105,13 +104,11 @@ impl Broker {
             .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
-            registry: Mutex::new(Default::default()),
             router,
             io: io_handles,
             connections: AtomicUsize::new(0),
             next_assigned: AtomicU32::new(0),
             salt,
-            stopping: AtomicBool::new(false),
         });
         for (i, (poll, (crx, drx))) in polls.into_iter().zip(inboxes).enumerate() {
             let io = IoThread {
@@ -128,7 +125,7 @@ impl Broker {
                 flush_next_turn: Vec::new(),
                 offline_out: Output::default(),
                 scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
-                router_batch: router_batch::RouterBatch::new(cfg.router_shards),
+                router_batch: router_batch::RouterBatch::new(shared.router.clone()),
                 now: std::time::Instant::now(),
             };
             let t = std::thread::Builder::new()

@@ -11,29 +11,42 @@ use crossbeam_channel::Sender;
 use crate::message::SharedMessage;
 use crate::router::shard::{shard_of_filter, shard_of_topic, Command};
 
+/// A shard's list is sent as soon as it holds this many commands, so a shard's bounded queue
+/// bounds messages (queue slots x this), not whole turns of input.
+const MAX_BATCH: usize = 128;
+
 /// Per-shard command lists for the current turn.
 pub struct RouterBatch {
     pending: Vec<Vec<Command>>,
+    router: Vec<Sender<Command>>,
 }
 
 impl RouterBatch {
-    /// Empty lists for `shards` shards.
-    pub fn new(shards: usize) -> RouterBatch {
+    /// Empty lists for the shards behind `router`.
+    pub fn new(router: Vec<Sender<Command>>) -> RouterBatch {
         RouterBatch {
-            pending: (0..shards.max(1)).map(|_| Vec::new()).collect(),
+            pending: router.iter().map(|_| Vec::new()).collect(),
+            router,
+        }
+    }
+
+    fn push(&mut self, shard: usize, cmd: Command) {
+        self.pending[shard].push(cmd);
+        if self.pending[shard].len() >= MAX_BATCH {
+            send_one(&mut self.pending[shard], &self.router[shard]);
         }
     }
 
     /// A publish goes to its topic's shard.
     pub fn publish(&mut self, msg: SharedMessage) {
         let shard = shard_of_topic(&msg.topic, self.pending.len());
-        self.pending[shard].push(Command::Publish(msg));
+        self.push(shard, Command::Publish(msg));
     }
 
     /// A (un)subscribe goes to every shard that must hold the filter.
     pub fn filter(&mut self, filter: &str, mut make: impl FnMut() -> Command) {
         match shard_of_filter(filter, self.pending.len()) {
-            Some(s) => self.pending[s].push(make()),
+            Some(s) => self.push(s, make()),
             None => self.all(make),
         }
     }
@@ -41,29 +54,33 @@ impl RouterBatch {
     /// A command for the shard that owns `topic`.
     pub fn for_topic(&mut self, topic: &str, cmd: Command) {
         let shard = shard_of_topic(topic, self.pending.len());
-        self.pending[shard].push(cmd);
+        self.push(shard, cmd);
     }
 
     /// A command for every shard.
     pub fn all(&mut self, mut make: impl FnMut() -> Command) {
-        for list in &mut self.pending {
-            list.push(make());
+        for shard in 0..self.pending.len() {
+            self.push(shard, make());
         }
     }
 
     /// Sends what was gathered: a lone command as is, several as one `Batch`. Blocks while a
     /// shard's queue is full (the backpressure from router to publishers).
-    pub fn send(&mut self, router: &[Sender<Command>]) {
-        for (list, tx) in self.pending.iter_mut().zip(router) {
-            let cmd = match list.len() {
-                0 => continue,
-                1 => list.pop(),
-                _ => Some(Command::Batch(std::mem::take(list))),
-            };
-            if let Some(cmd) = cmd {
-                // Shards outlive the I/O threads; a send error only happens at shutdown.
-                let _ = tx.send(cmd);
-            }
+    pub fn send(&mut self) {
+        for (list, tx) in self.pending.iter_mut().zip(&self.router) {
+            send_one(list, tx);
         }
+    }
+}
+
+fn send_one(list: &mut Vec<Command>, tx: &Sender<Command>) {
+    let cmd = match list.len() {
+        0 => return,
+        1 => list.pop(),
+        _ => Some(Command::Batch(std::mem::take(list))),
+    };
+    if let Some(cmd) = cmd {
+        // Shards outlive the I/O threads; a send error only happens at shutdown.
+        let _ = tx.send(cmd);
     }
 }

@@ -1,21 +1,18 @@
 //! State shared by every I/O thread: configuration, the session registry and the channels to the
 //! router shards and to the other I/O threads.
 //!
-//! Owns: [`Shared`] and [`Control`]. The registry is the only lock on a connection's path, and it is
-//! taken only while a CONNECT is being placed, never across I/O. Must not touch: sockets' contents.
+//! Owns: [`Shared`] and [`Control`]. Nothing here is locked on a message's path: the only shared
+//! mutable state is atomic counters. Must not touch: sockets' contents.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use crossbeam_channel::Sender;
 use mio::net::TcpStream;
-use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::message::SessionRef;
 use crate::protocol::Connect;
-use crate::router::hash::FastMap;
 use crate::router::shard::Command;
 use crate::session::connect::Admitted;
 
@@ -39,8 +36,6 @@ pub struct Adopted {
     pub connect: Box<Connect>,
     /// Its admission.
     pub admitted: Admitted,
-    /// How many times it has been handed over; bounded so a racing registry cannot bounce it forever.
-    pub hops: u8,
 }
 
 /// One I/O thread's inbox.
@@ -67,8 +62,6 @@ impl IoHandle {
 pub struct Shared {
     /// Validated configuration.
     pub cfg: Arc<Config>,
-    /// Client identifier -> where its session lives.
-    pub registry: Mutex<FastMap<Arc<str>, SessionRef>>,
     /// Command channels of the router shards (bounded: a full shard slows its publishers).
     pub router: Vec<Sender<Command>>,
     /// Inboxes of the I/O threads.
@@ -79,8 +72,6 @@ pub struct Shared {
     pub next_assigned: AtomicU32,
     /// Per-process salt so assigned identifiers differ across restarts.
     pub salt: u32,
-    /// Set when the broker is stopping.
-    pub stopping: AtomicBool,
 }
 
 impl Shared {

@@ -17,7 +17,7 @@ use super::hash::FastMap;
 use super::trie::SubscriptionTrie;
 
 /// Identifies a group inside one shard.
-type GroupId = u32;
+type GroupId = u64;
 
 struct Group {
     /// The full `$share/{group}/{filter}` text, as members subscribed with it.

@@ -71,6 +71,11 @@ impl OutboundAliases {
         }))
     }
 
+    /// Whether the client accepts aliases at all.
+    pub fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Decides how to send `topic`, assigning or replacing an alias when the table allows.
     pub fn use_for(&mut self, topic: &str) -> AliasUse {
         match self.0.as_deref_mut() {

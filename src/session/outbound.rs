@@ -236,27 +236,31 @@ impl Outbound {
     /// After a reconnect: resend every unacknowledged PUBLISH with DUP set and every PUBREL, in the
     /// original order [MQTT-4.4.0-1].
     pub fn resend_inflight(&mut self, peer: &mut Peer, now: Instant, out: &mut OutBuf) {
-        for f in &self.inflight {
-            match f.stage {
-                Stage::AwaitPubComp => {
-                    out.packet(&Packet::PubRel(PubResponse::ok(f.id)), peer.version)
-                }
-                _ => {
-                    write_publish(&f.item, Some(f.id), true, peer, now, out);
-                }
+        let before = self.inflight.len();
+        self.inflight.retain(|f| match f.stage {
+            Stage::AwaitPubComp => {
+                out.packet(&Packet::PubRel(PubResponse::ok(f.id)), peer.version);
+                true
             }
-        }
+            // A message the reconnected client no longer accepts (a smaller Maximum Packet Size)
+            // is discarded as if delivered [MQTT-3.1.2-25], so it cannot hold its window slot
+            // for ever.
+            _ => write_publish(&f.item, Some(f.id), true, peer, now, out),
+        });
+        self.dropped += (before - self.inflight.len()) as u64;
     }
 
     /// Takes out the messages that came through a shared subscription: the queued ones of
-    /// `filter`, or, with `None`, all of them, queued or in flight.
+    /// `filter`, or, with `None`, all queued ones and the QoS 1 ones in flight. A QoS 2 message
+    /// in flight stays: the client may already have it, and [MQTT-4.8.2-5] forbids giving it to
+    /// another member.
     pub fn take_shared(&mut self, filter: Option<&str>) -> Vec<Queued> {
         let mut taken = Vec::new();
         if filter.is_none() {
             let (shared, rest): (VecDeque<_>, VecDeque<_>) = self
                 .inflight
                 .drain(..)
-                .partition(|f| f.item.shared.is_some());
+                .partition(|f| f.item.shared.is_some() && f.stage == Stage::AwaitPubAck);
             self.inflight = rest;
             taken.extend(shared.into_iter().map(|f| f.item));
         }
@@ -309,7 +313,7 @@ fn write_publish(
         extras: PublishExtras {
             message_expiry,
             // Sized as if an alias were added, so the check below holds whatever use_for decides.
-            topic_alias: v5.then_some(1),
+            topic_alias: (v5 && peer.aliases.enabled()).then_some(1),
             subscription_ids: item.sub_ids.as_slice(),
         },
     };

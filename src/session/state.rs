@@ -271,7 +271,7 @@ impl Session {
             Packet::Subscribe(s) => self.on_subscribe(s, cfg, out),
             Packet::Unsubscribe(u) => self.on_unsubscribe(u, v, out),
             Packet::PingReq => out.wire.packet(&Packet::PingResp, v),
-            Packet::Disconnect(d) => self.on_disconnect(d, out),
+            Packet::Disconnect(d) => self.on_disconnect(d, cfg, out),
             Packet::Connect(_) => self.violation(ReasonCode::PROTOCOL_ERROR, "second CONNECT", out),
             Packet::Auth(_) => self.violation(
                 ReasonCode::PROTOCOL_ERROR,
@@ -363,6 +363,18 @@ impl Session {
             return self.violation(
                 ReasonCode::PROTOCOL_ERROR,
                 "subscription identifier in PUBLISH",
+                out,
+            );
+        }
+        if p.properties
+            .response_topic
+            .as_deref()
+            .is_some_and(|t| has_wildcard(t) || t.is_empty())
+        {
+            // [MQTT-3.3.2-14]: the Response Topic is a topic name.
+            return self.violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "Response Topic is not a topic name",
                 out,
             );
         }
@@ -553,7 +565,7 @@ impl Session {
         out.wire.packet(&Packet::UnsubAck(ack), v);
     }
 
-    fn on_disconnect(&mut self, d: Disconnect, out: &mut Output) {
+    fn on_disconnect(&mut self, d: Disconnect, cfg: &MqttConfig, out: &mut Output) {
         let Some(link) = self.link.as_mut() else {
             return;
         };
@@ -566,7 +578,7 @@ impl Session {
                     out,
                 );
             }
-            self.expiry = new_expiry;
+            self.expiry = new_expiry.min(cfg.max_session_expiry);
         }
         if d.reason != ReasonCode::DISCONNECT_WITH_WILL {
             // A normal DISCONNECT discards the will [MQTT-3.14.4-3].

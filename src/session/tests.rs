@@ -739,3 +739,95 @@ fn shared_messages_go_back_to_the_group_when_the_member_leaves() {
     sim.s.on_end(sim.now, &mut sim.out);
     assert_eq!(redelivered(sim.actions()), vec![Bytes::from_static(b"1")]);
 }
+
+#[test]
+fn mqtt_4_8_2_5_acknowledged_qos2_shared_message_is_not_given_to_another_member() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.written();
+    let group: Arc<str> = "$share/g/t".into();
+    for qos in [QoS::ExactlyOnce, QoS::AtLeastOnce] {
+        let item = Queued {
+            msg: msg("t", qos, b"x"),
+            qos,
+            retain: false,
+            sub_ids: SubIds::None,
+            shared: Some(group.clone()),
+        };
+        sim.s.deliver(item, &sim.cfg, sim.now, &mut sim.out);
+    }
+    sim.send(Packet::PubRec(PubResponse::ok(1)));
+    sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out);
+    sim.actions();
+    sim.s.on_end(sim.now, &mut sim.out);
+    let handed_back: Vec<QoS> = sim
+        .actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Redeliver { msg, .. } => Some(msg.qos),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        handed_back,
+        vec![QoS::AtLeastOnce],
+        "only the unacknowledged QoS 1 one"
+    );
+}
+
+#[test]
+fn inflight_message_too_large_after_reconnect_is_dropped_not_stuck() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.cfg.max_inflight = 1;
+    sim.attach(connect(ProtocolVersion::V5, false, 0), true);
+    sim.deliver(msg("t", QoS::AtLeastOnce, &[1u8; 200]), QoS::AtLeastOnce);
+    sim.deliver(msg("t", QoS::AtLeastOnce, b"small"), QoS::AtLeastOnce);
+    sim.s.detach(Some(LinkLoss::Network), sim.now, &mut sim.out);
+    sim.written();
+    let mut c = connect(ProtocolVersion::V5, false, 0);
+    c.properties.maximum_packet_size = Some(100);
+    sim.attach(c, true);
+    let payloads: Vec<_> = sim
+        .written()
+        .into_iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => Some(p.payload),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(payloads, vec![Bytes::from_static(b"small")]);
+    assert_eq!(sim.s.outbound().dropped, 1);
+}
+
+#[test]
+fn disconnect_cannot_raise_session_expiry_above_the_configured_cap() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.cfg.max_session_expiry = 60;
+    let mut c = connect(ProtocolVersion::V5, false, 0);
+    c.properties.session_expiry_interval = Some(30);
+    sim.attach(c, false);
+    sim.send(Packet::Disconnect(Disconnect {
+        reason: ReasonCode::SUCCESS,
+        properties: Properties {
+            session_expiry_interval: Some(u32::MAX),
+            ..Properties::default()
+        },
+    }));
+    sim.s.detach(None, sim.now, &mut sim.out);
+    sim.advance(60);
+    assert!(sim.s.is_expired(sim.now));
+}
+
+#[test]
+fn mqtt_3_3_2_14_response_topic_with_wildcards_is_a_protocol_error() {
+    let mut sim = Sim::new(ProtocolVersion::V5);
+    sim.written();
+    let mut p = match publish("t", QoS::AtMostOnce, None) {
+        Packet::Publish(p) => p,
+        _ => unreachable!(),
+    };
+    p.properties.response_topic = Some("replies/#".into());
+    sim.send(Packet::Publish(p));
+    assert!(
+        matches!(&sim.written()[..], [Packet::Disconnect(d)] if d.reason == ReasonCode::PROTOCOL_ERROR)
+    );
+}
