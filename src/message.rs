@@ -94,3 +94,19 @@ impl SubIds {
         }
     }
 }
+
+#[cfg(test)]
+impl Message {
+    /// A field-by-field copy, for tests that derive one message from another.
+    pub fn clone_for_test(m: &Message) -> Message {
+        Message {
+            topic: m.topic.clone(),
+            payload: m.payload.clone(),
+            qos: m.qos,
+            retain: m.retain,
+            properties: m.properties.clone(),
+            expires_at: m.expires_at,
+            origin: m.origin,
+        }
+    }
+}

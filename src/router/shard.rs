@@ -193,16 +193,20 @@ impl Shard {
         }
     }
 
+    /// Delivers the retained messages matching a new subscription; expired ones met on the way
+    /// are removed from the store (nothing else would ever remove them).
     fn send_retained(
-        &self,
+        &mut self,
         to: SessionRef,
         filter: &str,
         entry: SubEntry,
         now: Instant,
         emit: &mut impl FnMut(Delivery),
     ) {
-        self.retained.for_each_match(filter, |_, msg| {
+        let mut expired = Vec::new();
+        self.retained.for_each_match(filter, |topic, msg| {
             if msg.is_expired(now) {
+                expired.push(topic.to_owned());
                 return;
             }
             let sub_ids = entry.id.map_or(SubIds::None, SubIds::One);
@@ -216,6 +220,9 @@ impl Shard {
                 shared: None,
             });
         });
+        for topic in expired {
+            self.retained.remove(&topic);
+        }
     }
 
     fn fan_out(&mut self, msg: &SharedMessage, emit: &mut impl FnMut(Delivery)) {
@@ -276,5 +283,164 @@ fn collect_ids(group: &[(SessionRef, SubEntry)]) -> SubIds {
         (None, _) => SubIds::None,
         (Some(a), None) => SubIds::One(a),
         (Some(_), Some(_)) => SubIds::Many(group.iter().filter_map(|(_, e)| e.id).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use crate::protocol::{Properties, SubscriptionOptions};
+    use bytes::Bytes;
+    use std::time::Duration;
+
+    fn who(slot: u32) -> SessionRef {
+        SessionRef {
+            thread: 0,
+            slot,
+            generation: 0,
+        }
+    }
+
+    fn entry(qos: QoS, id: Option<u32>) -> SubEntry {
+        SubEntry {
+            options: SubscriptionOptions {
+                qos,
+                ..Default::default()
+            },
+            id,
+        }
+    }
+
+    fn message(topic: &str, qos: QoS, retain: bool, origin: Option<SessionRef>) -> SharedMessage {
+        Arc::new(Message {
+            topic: topic.into(),
+            payload: Bytes::from_static(b"p"),
+            qos,
+            retain,
+            properties: Properties::default(),
+            expires_at: None,
+            origin,
+        })
+    }
+
+    fn run(shard: &mut Shard, cmd: Command, now: Instant) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        shard.handle(cmd, now, &mut |d| out.push(d));
+        out
+    }
+
+    fn sub(s: SessionRef, filter: &str, e: SubEntry, retained: bool) -> Command {
+        Command::Subscribe {
+            session: s,
+            filter: filter.into(),
+            entry: e,
+            send_retained: retained,
+        }
+    }
+
+    #[test]
+    fn overlapping_subscriptions_give_one_copy_at_the_highest_qos_with_every_identifier() {
+        let mut shard = Shard::new(SharedStrategy::RoundRobin);
+        let now = Instant::now();
+        run(
+            &mut shard,
+            sub(who(1), "a/+", entry(QoS::AtMostOnce, Some(1)), false),
+            now,
+        );
+        run(
+            &mut shard,
+            sub(who(1), "a/#", entry(QoS::AtLeastOnce, Some(2)), false),
+            now,
+        );
+        run(
+            &mut shard,
+            sub(who(2), "a/b", entry(QoS::ExactlyOnce, None), false),
+            now,
+        );
+        let mut got = run(
+            &mut shard,
+            Command::Publish(message("a/b", QoS::ExactlyOnce, false, None)),
+            now,
+        );
+        got.sort_by_key(|d| d.to);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].to, got[0].qos), (who(1), QoS::AtLeastOnce));
+        let mut ids = got[0].sub_ids.as_slice().to_vec();
+        ids.sort();
+        assert_eq!(ids, vec![1, 2]);
+        assert_eq!((got[1].to, got[1].qos), (who(2), QoS::ExactlyOnce));
+    }
+
+    #[test]
+    fn no_local_and_retain_as_published() {
+        let mut shard = Shard::new(SharedStrategy::RoundRobin);
+        let now = Instant::now();
+        let mut nl = entry(QoS::AtMostOnce, None);
+        nl.options.no_local = true;
+        let mut rap = entry(QoS::AtMostOnce, None);
+        rap.options.retain_as_published = true;
+        run(&mut shard, sub(who(1), "t", nl, false), now);
+        run(&mut shard, sub(who(2), "t", rap, false), now);
+        run(
+            &mut shard,
+            sub(who(3), "t", entry(QoS::AtMostOnce, None), false),
+            now,
+        );
+        let mut got = run(
+            &mut shard,
+            Command::Publish(message("t", QoS::AtMostOnce, true, Some(who(1)))),
+            now,
+        );
+        got.sort_by_key(|d| d.to);
+        let seen: Vec<(u32, bool)> = got.iter().map(|d| (d.to.slot, d.retain)).collect();
+        assert_eq!(seen, vec![(2, true), (3, false)]);
+    }
+
+    #[test]
+    fn retained_sent_on_subscribe_deleted_by_empty_payload_and_expired_ones_purged() {
+        let mut shard = Shard::new(SharedStrategy::RoundRobin);
+        let now = Instant::now();
+        run(
+            &mut shard,
+            Command::Publish(message("r/1", QoS::AtLeastOnce, true, None)),
+            now,
+        );
+        let mut expiring = Message::clone_for_test(&message("r/2", QoS::AtMostOnce, true, None));
+        expiring.expires_at = Some(now + Duration::from_secs(5));
+        run(&mut shard, Command::Publish(Arc::new(expiring)), now);
+        assert_eq!(shard.retained(), 2);
+        let got = run(
+            &mut shard,
+            sub(who(1), "r/#", entry(QoS::AtMostOnce, None), true),
+            now,
+        );
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|d| d.retain));
+        let later = now + Duration::from_secs(6);
+        let got = run(
+            &mut shard,
+            sub(who(2), "r/#", entry(QoS::AtMostOnce, None), true),
+            later,
+        );
+        assert_eq!(got.len(), 1, "the expired one is not delivered");
+        assert_eq!(shard.retained(), 1, "and is purged");
+        let mut empty = Message::clone_for_test(&message("r/1", QoS::AtMostOnce, true, None));
+        empty.payload = Bytes::new();
+        run(&mut shard, Command::Publish(Arc::new(empty)), later);
+        assert_eq!(shard.retained(), 0);
+    }
+
+    #[test]
+    fn filters_with_a_leading_wildcard_belong_to_every_shard() {
+        assert_eq!(shard_of_filter("#", 4), None);
+        assert_eq!(shard_of_filter("+/x", 4), None);
+        assert_eq!(shard_of_filter("$share/g/+/x", 4), None);
+        assert_eq!(shard_of_filter("a/#", 4), Some(shard_of_topic("a/b/c", 4)));
+        assert_eq!(
+            shard_of_filter("$share/g/a/+", 4),
+            Some(shard_of_topic("a", 4))
+        );
+        assert_eq!(shard_of_topic("anything", 1), 0);
     }
 }

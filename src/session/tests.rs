@@ -510,7 +510,12 @@ fn expired_message_is_not_delivered_and_expiry_is_counted_down() {
         origin: None,
     };
     sim.advance(10);
-    sim.deliver(Arc::new(Message { ..clone_msg(&m) }), QoS::AtLeastOnce);
+    sim.deliver(
+        Arc::new(Message {
+            ..Message::clone_for_test(&m)
+        }),
+        QoS::AtLeastOnce,
+    );
     match &sim.written()[..] {
         [Packet::Publish(p)] => assert_eq!(p.properties.message_expiry_interval, Some(20)),
         other => panic!("{other:?}"),
@@ -518,18 +523,6 @@ fn expired_message_is_not_delivered_and_expiry_is_counted_down() {
     m.expires_at = Some(sim.now);
     sim.deliver(Arc::new(m), QoS::AtLeastOnce);
     assert!(sim.written().is_empty());
-}
-
-fn clone_msg(m: &Message) -> Message {
-    Message {
-        topic: m.topic.clone(),
-        payload: m.payload.clone(),
-        qos: m.qos,
-        retain: m.retain,
-        properties: m.properties.clone(),
-        expires_at: m.expires_at,
-        origin: m.origin,
-    }
 }
 
 #[test]
@@ -706,7 +699,7 @@ fn shared_messages_go_back_to_the_group_when_the_member_leaves() {
         let item = Queued {
             msg: Arc::new(Message {
                 payload: Bytes::copy_from_slice(p),
-                ..clone_msg(&msg("t", QoS::AtLeastOnce, b""))
+                ..Message::clone_for_test(&msg("t", QoS::AtLeastOnce, b""))
             }),
             qos: QoS::AtLeastOnce,
             retain: false,
