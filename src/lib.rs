@@ -15,6 +15,7 @@
 //! - `picomq-router-N`: each owns one router shard and serves subscribe/unsubscribe/publish commands.
 //! - the main thread accepts connections and hands them to I/O threads round-robin.
 
+pub mod auth;
 pub mod config;
 pub mod message;
 pub mod net;

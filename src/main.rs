@@ -1,5 +1,5 @@
 //! The `picomq` binary: parse the command line, load the config, start the broker, stop it
-//! cleanly on SIGINT/SIGTERM.
+//! cleanly on SIGINT/SIGTERM; or run a subcommand (`picomq passwd`).
 //!
 //! Kept thin on purpose: everything testable lives in the library.
 
@@ -7,10 +7,15 @@ use std::io::Read;
 use std::os::unix::net::UnixStream;
 
 use clap::Parser;
+use picomq::auth::Authenticator;
+use picomq::config::cli::Command;
 use picomq::net::{Broker, StopHandle};
 
 fn main() {
     let cli = picomq::config::cli::Cli::parse();
+    if let Some(Command::Passwd(args)) = &cli.command {
+        std::process::exit(picomq::auth::passwd_cli::run(args));
+    }
     let cfg = match picomq::config::cli::load_config(&cli) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -28,6 +33,7 @@ fn main() {
         Some(path) => log::info!("picomq {version} starting with {}", path.display()),
         None => log::info!("picomq {version} starting with built-in defaults (no --conf)"),
     }
+    check_auth(&cfg.auth);
     let broker = match Broker::start(cfg) {
         Ok(broker) => broker,
         Err(e) => {
@@ -41,6 +47,33 @@ fn main() {
     }
     broker.join();
     log::info!("picomq stopped");
+}
+
+/// Loads the `[auth]` files so a missing file or a bad line stops start-up, naming file and line.
+///
+/// Until the session layer enforces them (issue 4 integration), settings that restrict anything
+/// also stop start-up: a broker that silently ignored its password file would be worse than one
+/// that refuses to run. The integration replaces this with passing the `Authenticator` to
+/// `Broker::start`.
+fn check_auth(config: &picomq::config::AuthConfig) {
+    let auth = match Authenticator::load(config) {
+        Ok(auth) => auth,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("picomq: {e}");
+            std::process::exit(2);
+        }
+    };
+    for warning in auth.warnings() {
+        log::warn!("{warning}");
+    }
+    if !auth.allows_everything() {
+        let message = "[auth] password_file, acl_file and allow_anonymous = false are not \
+                       enforced by this build yet; remove them to run";
+        log::error!("{message}");
+        eprintln!("picomq: {message}");
+        std::process::exit(2);
+    }
 }
 
 /// Watches SIGINT and SIGTERM through a self-pipe (signal-hook writes a byte from the handler)

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use picomq::config::cli::{load_config, Cli};
+use picomq::config::cli::{load_config, Cli, Command, PasswdArgs};
 use picomq::config::file::parse_str;
-use picomq::config::{resolve_thread_count, Config, ConfigError, ListenerConfig};
+use picomq::config::{resolve_thread_count, AuthConfig, Config, ConfigError, ListenerConfig};
 use picomq::protocol::QoS;
 
 const SHIPPED_NAME: &str = "conf/picomq.toml";
@@ -111,6 +111,29 @@ fn known_keys(text_with_unknown: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Keys the code reads that the shipped file leaves out on purpose, because their default
+/// depends on other keys; each is shown as a commented-out `# key = ...` line in its section.
+const UNSET_IN_SHIPPED: &[&str] = &["auth.allow_anonymous"];
+
+#[test]
+fn keys_left_unset_are_shown_commented_out() {
+    let text = shipped_text();
+    for dotted in UNSET_IN_SHIPPED {
+        let (table, key) = dotted.split_once('.').unwrap();
+        let section = text
+            .split(&format!("[{table}]\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("[{table}] is in the shipped file"));
+        let section = section.split("\n[").next().unwrap();
+        assert!(
+            section
+                .lines()
+                .any(|l| l.starts_with(&format!("# {key} = "))),
+            "{dotted} is shown commented out in [{table}]"
+        );
+    }
+}
+
 #[test]
 fn shipped_file_has_every_key_the_code_reads_and_no_other() {
     let text = shipped_text();
@@ -125,7 +148,12 @@ fn shipped_file_has_every_key_the_code_reads_and_no_other() {
             toml::Value::Array(a) => a[0].as_table().expect("array of tables"),
             other => panic!("{name} is not a section: {other:?}"),
         };
-        let in_file: BTreeSet<String> = body.keys().cloned().collect();
+        let mut in_file: BTreeSet<String> = body.keys().cloned().collect();
+        for dotted in UNSET_IN_SHIPPED {
+            if let Some(key) = dotted.strip_prefix(&format!("{name}.")) {
+                in_file.insert(key.to_owned());
+            }
+        }
         let header = if value.is_array() {
             format!("[[{name}]]\n")
         } else {
@@ -163,6 +191,9 @@ fn other_value(dotted: &str) -> Option<String> {
         | "mqtt.shared_subscriptions" => "false".into(),
         "mqtt.shared_subscription_strategy" => "\"sticky\"".into(),
         "mqtt.response_information" => "\"replies/\"".into(),
+        "auth.password_file" => "\"/etc/picomq/passwd\"".into(),
+        "auth.acl_file" => "\"/etc/picomq/acl\"".into(),
+        "auth.allow_anonymous" => "false".into(),
         _ => return None,
     })
 }
@@ -171,6 +202,18 @@ fn other_value(dotted: &str) -> Option<String> {
 fn every_key_in_the_shipped_file_is_read() {
     let text = shipped_text();
     let keys = shipped_keys(&text);
+    for dotted in UNSET_IN_SHIPPED {
+        let (table, key) = dotted.split_once('.').unwrap();
+        let value = other_value(dotted).unwrap_or_else(|| panic!("add {dotted} to other_value()"));
+        let header = format!("[{table}]\n");
+        let changed = text.replacen(&header, &format!("{header}{key} = {value}\n"), 1);
+        let config = Config::from_toml_str(&changed).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(
+            config,
+            Config::default(),
+            "{dotted} = {value} had no effect"
+        );
+    }
     for (dotted, _) in keys {
         let value = other_value(&dotted).unwrap_or_else(|| panic!("add {dotted} to other_value()"));
         let (changed, _) = shipped_with(&dotted, &value);
@@ -305,6 +348,8 @@ fn every_bad_value_names_its_key_and_line() {
             "\"fair\"",
             "must be \"round_robin\"",
         ),
+        ("auth.password_file", "1", "invalid type"),
+        ("auth.acl_file", "\"a\\u0000b\"", "must not contain U+0000"),
     ];
     for (dotted, value, want) in cases {
         let (text, line) = shipped_with(dotted, value);
@@ -409,6 +454,46 @@ fn several_listeners_and_other_settings() {
     );
     assert_eq!(config.mqtt.max_qos, QoS::AtMostOnce);
     assert!(!config.mqtt.retain_available);
+}
+
+#[test]
+fn auth_settings_and_the_anonymous_default() {
+    let auth = |text: &str| Config::from_toml_str(text).unwrap().auth;
+    let open = AuthConfig::default();
+    assert_eq!(auth(""), open);
+    assert_eq!((open.password_file, open.acl_file), (None, None));
+    assert!(open.allow_anonymous);
+    // Empty paths mean no file.
+    assert_eq!(
+        auth("[auth]\npassword_file = \"\"\nacl_file = \"\"\n"),
+        AuthConfig::default()
+    );
+    // A password file closes anonymous access unless it is reopened explicitly.
+    let with_file = auth("[auth]\npassword_file = \"/etc/picomq/passwd\"\n");
+    assert_eq!(
+        with_file.password_file,
+        Some(PathBuf::from("/etc/picomq/passwd"))
+    );
+    assert!(!with_file.allow_anonymous);
+    let reopened = auth("[auth]\npassword_file = \"pw\"\nallow_anonymous = true\n");
+    assert!(reopened.allow_anonymous);
+    assert!(!auth("[auth]\nallow_anonymous = false\n").allow_anonymous);
+    // An ACL alone keeps anonymous access (its first section is for anonymous clients).
+    let acl_only = auth("[auth]\nacl_file = \"acl\"\n");
+    assert_eq!(acl_only.acl_file, Some(PathBuf::from("acl")));
+    assert!(acl_only.allow_anonymous);
+    // Reading the config does not read the files: that is the authenticator's job.
+    assert!(Config::from_toml_str("[auth]\npassword_file = \"/nonexistent\"\n").is_ok());
+    let err = invalid(Config::from_toml_str("[auth]\nallow_anonymous = \"no\"\n"));
+    assert_eq!(
+        (err.line(), err.key()),
+        (Some(2), Some("auth.allow_anonymous"))
+    );
+    let err = invalid(Config::from_toml_str("[auth]\npasword_file = \"x\"\n"));
+    assert_eq!(
+        (err.line(), err.key()),
+        (Some(2), Some("auth.pasword_file"))
+    );
 }
 
 #[test]
@@ -532,6 +617,54 @@ fn bad_file_through_the_cli_names_the_file() {
     assert_eq!(
         err.to_string(),
         format!("{}:3: mqtt.max_qos: must be 0, 1 or 2", path.display())
+    );
+}
+
+#[test]
+fn passwd_subcommand() {
+    let parsed = cli(&[
+        "passwd", "-c", "-b", "-I", "500", "pw.txt", "alice", "s3cret",
+    ]);
+    assert_eq!(
+        parsed.command,
+        Some(Command::Passwd(PasswdArgs {
+            create: true,
+            batch: true,
+            delete: false,
+            iterations: Some(500),
+            file: PathBuf::from("pw.txt"),
+            user: "alice".into(),
+            password: Some("s3cret".into()),
+        }))
+    );
+    let Some(Command::Passwd(delete)) = cli(&["passwd", "-D", "pw.txt", "bob"]).command else {
+        panic!("passwd subcommand expected");
+    };
+    assert!(delete.delete && !delete.batch && delete.password.is_none());
+    assert_eq!(cli(&[]).command, None);
+    assert_eq!(
+        cli_error(&["passwd", "pw.txt"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        cli_error(&["passwd", "-b", "pw.txt", "u"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        cli_error(&["passwd", "-c", "-D", "f", "u"]),
+        ErrorKind::ArgumentConflict
+    );
+    assert_eq!(
+        cli_error(&["passwd", "-D", "-I", "5", "f", "u"]),
+        ErrorKind::ArgumentConflict
+    );
+    assert_eq!(
+        cli_error(&["passwd", "-I", "0", "-b", "f", "u", "p"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        cli_error(&["--threads", "2", "passwd", "-b", "f", "u", "p"]),
+        ErrorKind::ArgumentConflict
     );
 }
 

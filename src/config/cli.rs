@@ -1,26 +1,38 @@
 //! The command line: `picomq [--conf PATH] [--listen ADDR]... [--log-level LEVEL] [--threads N]
-//! [--shards N] [--max-connections N]`, plus `--help` and `--version`.
+//! [--shards N] [--max-connections N]`, plus `--help` and `--version`, and the subcommand
+//! `picomq passwd [-c] [-b] [-D] [-I ROUNDS] FILE USER [PASSWORD]`.
 //!
 //! Owns: the flag definitions ([`Cli`]) and how flags combine with the file ([`load_config`]): the
 //! file (or the built-in defaults when `--conf` is absent) is read first, then every flag given
 //! replaces the matching setting. Must not touch: the file schema (`file.rs`), logger set-up, or
 //! any runtime state; printing help/version and exiting is left to the caller (`Cli::parse`).
 //!
-//! Subcommands (e.g. `picomq passwd`) can be added later as an `Option<Command>` field marked
-//! `#[command(subcommand)]`; the flags below stay where they are.
+//! Subcommands are [`Command`] variants; their work lives with the module they serve
+//! (`picomq passwd` in `crate::auth::passwd_cli`). A subcommand and the broker's flags cannot be
+//! mixed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::file::{parse_bind, MAX_THREADS};
 use super::{resolve_thread_count, Config, ConfigError, ListenerConfig};
 
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
-#[command(name = "picomq", version, about, long_about = None)]
+#[command(
+    name = "picomq",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// A tool to run instead of the broker.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Config file (TOML); without it the built-in defaults are used
     #[arg(long, value_name = "PATH")]
     pub conf: Option<PathBuf>,
@@ -44,6 +56,47 @@ pub struct Cli {
     /// Most client connections open at once; overrides [server] max_connections
     #[arg(long, value_name = "N", value_parser = parse_max_connections)]
     pub max_connections: Option<usize>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Create or update a Mosquitto-compatible password file ($7$ PBKDF2-SHA512 hashes)
+    Passwd(PasswdArgs),
+}
+
+/// `picomq passwd`: the same options as `mosquitto_passwd`, so scripts carry over.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(
+    after_help = "Without -b the password is read from standard input (one line; typed at a \
+                  terminal it is asked twice and shown as typed). The file is replaced \
+                  atomically; a new file is created readable by its owner only."
+)]
+pub struct PasswdArgs {
+    /// Create a new file with this one user, replacing FILE if it exists
+    #[arg(short = 'c', conflicts_with = "delete")]
+    pub create: bool,
+    /// Batch mode: take PASSWORD from the command line
+    #[arg(short = 'b', conflicts_with = "delete", requires = "password")]
+    pub batch: bool,
+    /// Delete USER from FILE
+    #[arg(short = 'D')]
+    pub delete: bool,
+    /// PBKDF2 rounds for the new hash [default: 101, as mosquitto_passwd]
+    #[arg(
+        short = 'I',
+        value_name = "ROUNDS",
+        conflicts_with = "delete",
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
+    )]
+    pub iterations: Option<u32>,
+    /// Password file
+    pub file: PathBuf,
+    /// User name
+    pub user: String,
+    /// Password (with -b only)
+    #[arg(requires = "batch")]
+    pub password: Option<String>,
 }
 
 /// A log level as written on the command line.

@@ -1,6 +1,6 @@
 //! The TOML config file as written on disk, and its validation into the typed [`Config`].
 //!
-//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, all keys optional,
+//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, `[auth]`, all keys optional,
 //! unknown keys rejected), the range checks of every setting, and [`ConfigError`] with its
 //! `file:line: key: message` form. Every value is read as a [`Spanned`] so an error can name the line
 //! it came from. Must not touch: the command line (`cli.rs`), unit syntax (`units.rs`), sockets or
@@ -157,6 +157,7 @@ struct FileConfig {
     server: ServerSection,
     listener: Field<Vec<Spanned<ListenerSection>>>,
     mqtt: MqttSection,
+    auth: AuthSection,
 }
 
 /// `[log]`
@@ -205,6 +206,15 @@ struct MqttSection {
     shared_subscriptions: Field<bool>,
     shared_subscription_strategy: Field<String>,
     response_information: Field<String>,
+}
+
+/// `[auth]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AuthSection {
+    password_file: Field<String>,
+    acl_file: Field<String>,
+    allow_anonymous: Field<bool>,
 }
 
 /// Parses and validates config text. `origin` names the text in errors (usually the file path).
@@ -371,7 +381,31 @@ impl Reader<'_> {
         }
 
         self.mqtt(&file.mqtt, &mut config)?;
+        self.auth(&file.auth, &mut config)?;
         Ok(config)
+    }
+
+    /// Validates the `[auth]` section into `config.auth`: `""` means no file, and
+    /// `allow_anonymous` left out follows the password file (false with one, true without).
+    fn auth(&self, a: &AuthSection, config: &mut Config) -> Result<(), ConfigError> {
+        let path = |field: &Field<String>, key: &str| -> Result<Option<PathBuf>, ConfigError> {
+            let Some(value) = field else {
+                return Ok(None);
+            };
+            let text = value.get_ref();
+            if text.contains('\0') {
+                return Err(self.error(value.span(), key, "must not contain U+0000"));
+            }
+            Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+        };
+        let out = &mut config.auth;
+        out.password_file = path(&a.password_file, "auth.password_file")?;
+        out.acl_file = path(&a.acl_file, "auth.acl_file")?;
+        out.allow_anonymous = match &a.allow_anonymous {
+            Some(v) => *v.get_ref(),
+            None => out.password_file.is_none(),
+        };
+        Ok(())
     }
 
     /// Validates the `[[listener]]` tables: at least one, each with a distinct `bind`.

@@ -9,7 +9,7 @@ pub mod file;
 pub mod units;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::protocol::QoS;
@@ -31,6 +31,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Protocol and session limits, read by the sans-IO session.
     pub mqtt: MqttConfig,
+    /// Password file, ACL file and anonymous access (`[auth]`), read by [`crate::auth`].
+    pub auth: AuthConfig,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             router_shards: resolve_thread_count(0),
             max_connections: 10_000,
             mqtt: MqttConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -176,6 +179,32 @@ impl Default for MqttConfig {
             shared_subscriptions: true,
             shared_strategy: SharedStrategy::RoundRobin,
             response_information: String::new(),
+        }
+    }
+}
+
+/// Who may connect and what they may do (`[auth]`). Only paths are kept here: the files are read
+/// and checked by [`crate::auth::Authenticator::load`], at start-up and on reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Mosquitto-format password file; `None` means user names are not checked.
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto-format ACL file; `None` means every client may use every topic.
+    pub acl_file: Option<PathBuf>,
+    /// Whether a client may connect without a user name. Resolved when the file is read: when
+    /// the key is left out it is true without a password file and false with one, so adding a
+    /// password file never leaves the door open by accident.
+    pub allow_anonymous: bool,
+}
+
+impl Default for AuthConfig {
+    /// No password file, no ACL, anonymous clients allowed: today's open broker, which the
+    /// loopback-only default listener keeps off the network.
+    fn default() -> Self {
+        AuthConfig {
+            password_file: None,
+            acl_file: None,
+            allow_anonymous: true,
         }
     }
 }
