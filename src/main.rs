@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 use clap::Parser;
 use picomq::auth::Authenticator;
@@ -33,47 +34,49 @@ fn main() {
         Some(path) => log::info!("picomq {version} starting with {}", path.display()),
         None => log::info!("picomq {version} starting with built-in defaults (no --conf)"),
     }
-    check_auth(&cfg.auth);
     let broker = match Broker::start(cfg) {
         Ok(broker) => broker,
         Err(e) => {
             log::error!("{e}");
             eprintln!("picomq: {e}");
-            std::process::exit(1);
+            // 2 for a configuration problem (e.g. a bad password or ACL file), as for config
+            // errors; 1 when the system refused (a port in use...).
+            let code = if e.kind() == std::io::ErrorKind::InvalidInput {
+                2
+            } else {
+                1
+            };
+            std::process::exit(code);
         }
     };
     if let Err(e) = stop_on_signals(broker.stop_handle()) {
         log::warn!("cannot watch SIGINT/SIGTERM ({e}); stop picomq with SIGKILL");
     }
+    if let Err(e) = reload_on_sighup(broker.authenticator()) {
+        log::warn!("cannot watch SIGHUP ({e}); restart picomq to reload auth files");
+    }
     broker.join();
     log::info!("picomq stopped");
 }
 
-/// Loads the `[auth]` files so a missing file or a bad line stops start-up, naming file and line.
-///
-/// Until the session layer enforces them (issue 4 integration), settings that restrict anything
-/// also stop start-up: a broker that silently ignored its password file would be worse than one
-/// that refuses to run. The integration replaces this with passing the `Authenticator` to
-/// `Broker::start`.
-fn check_auth(config: &picomq::config::AuthConfig) {
-    let auth = match Authenticator::load(config) {
-        Ok(auth) => auth,
-        Err(e) => {
-            log::error!("{e}");
-            eprintln!("picomq: {e}");
-            std::process::exit(2);
-        }
-    };
-    for warning in auth.warnings() {
-        log::warn!("{warning}");
-    }
-    if !auth.allows_everything() {
-        let message = "[auth] password_file, acl_file and allow_anonymous = false are not \
-                       enforced by this build yet; remove them to run";
-        log::error!("{message}");
-        eprintln!("picomq: {message}");
-        std::process::exit(2);
-    }
+/// Reloads the password and ACL files on each SIGHUP, without dropping connections; a file that
+/// fails to load is reported and the previous files stay in force.
+fn reload_on_sighup(auth: Arc<Authenticator>) -> std::io::Result<()> {
+    let (mut rx, tx) = UnixStream::pair()?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, tx)?;
+    std::thread::Builder::new()
+        .name("picomq-sighup".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            while rx.read(&mut byte).is_ok() {
+                match auth.reload() {
+                    Ok(()) => log::info!("SIGHUP: password and ACL files reloaded"),
+                    Err(e) => log::error!("SIGHUP: reload failed, previous files kept: {e}"),
+                }
+            }
+        })?;
+    Ok(())
 }
 
 /// Watches SIGINT and SIGTERM through a self-pipe (signal-hook writes a byte from the handler)

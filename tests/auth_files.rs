@@ -306,19 +306,4 @@ fn start_up_stops_on_a_bad_auth_file() {
         text(&out.stderr).contains("missing: cannot read ACL file"),
         "{out:?}"
     );
-
-    // Until the session layer enforces [auth], valid restrictive settings refuse to start rather
-    // than run open (remove this case when the broker enforces them).
-    fs::write(&pw, "").unwrap();
-    fs::write(
-        &conf,
-        format!("[auth]\npassword_file = \"{}\"\n", pw.display()),
-    )
-    .unwrap();
-    let out = picomq(&["--conf", conf.to_str().unwrap()], "");
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(
-        text(&out.stderr).contains("not enforced by this build yet"),
-        "{out:?}"
-    );
 }

@@ -48,6 +48,22 @@ impl IoThread {
                 return self.close_after_flush(id);
             }
         };
+        let password = connect.password.as_deref();
+        if let Err(reason) = shared
+            .auth
+            .check_connect(connect.username.as_deref(), password)
+        {
+            log::info!(
+                "refused client {:?} (user {:?}): {}",
+                admitted.client_id,
+                connect.username,
+                reason.name()
+            );
+            if let Some(conn) = self.conns.get_mut(id) {
+                write_refusal(connect.protocol, reason, &mut conn.out.wire);
+            }
+            return self.close_after_flush(id);
+        }
         if let Some(conn) = self.conns.get_mut(id) {
             conn.version = Some(connect.protocol);
         }
@@ -157,10 +173,21 @@ impl IoThread {
         };
         s.conn = Some(id);
         conn.phase = Phase::Attached { slot };
+        let acl = self
+            .shared
+            .auth
+            .client_acl(&admitted.client_id, connect.username.as_deref());
+        if acl.patterns_refused() {
+            log::warn!(
+                "client {}: id or user name contains + or #: ACL patterns do not apply",
+                admitted.client_id
+            );
+        }
         s.session.attach(
             connect,
             admitted.assigned,
             present,
+            acl,
             &cfg.mqtt,
             now,
             &mut conn.out,

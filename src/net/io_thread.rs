@@ -82,6 +82,8 @@ pub struct IoThread {
     pub router_batch: RouterBatch,
     /// The clock read once per loop turn, for everything the turn does.
     pub now: Instant,
+    /// Generation of the password/ACL files the sessions' ACL views were built from.
+    pub auth_generation: u64,
 }
 
 impl IoThread {
@@ -599,6 +601,21 @@ impl IoThread {
             self.apply_actions(id);
         }
         self.tick_offline_sessions(now);
+        self.refresh_acls();
+    }
+
+    /// After an ACL reload, rebuilds every session's view of it; connections stay up.
+    fn refresh_acls(&mut self) {
+        let generation = self.shared.auth.generation();
+        if generation == self.auth_generation {
+            return;
+        }
+        self.auth_generation = generation;
+        let auth = &self.shared.auth;
+        for (_, s) in self.sessions.iter_mut() {
+            let acl = auth.client_acl(s.session.client_id(), s.session.username());
+            s.session.set_acl(acl);
+        }
     }
 
     /// Offline sessions: delayed wills whose time has come, and expiry.

@@ -21,6 +21,7 @@ use crossbeam_channel::{bounded, unbounded};
 use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::router::shard::Shard;
 use crate::router::worker::{run_shard, Mailbox};
@@ -49,6 +50,7 @@ impl StopHandle {
 
 /// A running broker.
 pub struct Broker {
+    auth: Arc<Authenticator>,
     addrs: Vec<SocketAddr>,
     stop: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
@@ -58,6 +60,12 @@ impl Broker {
     /// Binds the listeners and starts every thread.
     pub fn start(cfg: Config) -> io::Result<Broker> {
         let cfg = Arc::new(cfg);
+        let auth = Authenticator::load(&cfg.auth)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        for warning in auth.warnings() {
+            log::warn!("{warning}");
+        }
+        let auth = Arc::new(auth);
         let mut listeners = Vec::new();
         for l in &cfg.listeners {
             let listener = TcpListener::bind(l.bind).map_err(|e| {
@@ -104,6 +112,7 @@ impl Broker {
             .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
+            auth: auth.clone(),
             router,
             io: io_handles,
             connections: AtomicUsize::new(0),
@@ -127,6 +136,7 @@ impl Broker {
                 scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
                 router_batch: router_batch::RouterBatch::new(shared.router.clone()),
                 now: std::time::Instant::now(),
+                auth_generation: auth.generation(),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))
@@ -143,10 +153,17 @@ impl Broker {
             log::info!("listening on {a}");
         }
         Ok(Broker {
+            auth,
             addrs,
             stop,
             threads,
         })
+    }
+
+    /// The password and ACL files in force; `reload()` re-reads them (SIGHUP) and the I/O threads
+    /// pick the new ACL up within a tick, without dropping connections.
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        self.auth.clone()
     }
 
     /// The bound addresses, in listener order (useful with port 0).

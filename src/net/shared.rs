@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::protocol::Connect;
 use crate::router::shard::Command;
@@ -62,6 +63,8 @@ impl IoHandle {
 pub struct Shared {
     /// Validated configuration.
     pub cfg: Arc<Config>,
+    /// Password and ACL files in force (swapped on reload).
+    pub auth: Arc<Authenticator>,
     /// Command channels of the router shards (bounded: a full shard slows its publishers).
     pub router: Vec<Sender<Command>>,
     /// Inboxes of the I/O threads.

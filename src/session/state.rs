@@ -10,6 +10,7 @@ use crate::router::hash::FastMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::auth::{Access, ClientAcl, SubscribeVerdict};
 use crate::config::MqttConfig;
 use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
 use crate::protocol::encode::encoded_len;
@@ -103,6 +104,10 @@ pub struct Session {
     detached_at: Option<Instant>,
     /// A will waiting out its Will Delay Interval after the link dropped.
     pending_will: Option<(Instant, Box<LastWill>)>,
+    /// What the ACL lets this client do (everything when no ACL is configured).
+    acl: ClientAcl,
+    /// User name of the last CONNECT, to rebuild `acl` after an ACL reload.
+    username: Option<Arc<str>>,
 }
 
 /// Why a link went away without the session asking for it.
@@ -129,12 +134,24 @@ impl Session {
             link: None,
             detached_at: None,
             pending_will: None,
+            acl: ClientAcl::allow_all(),
+            username: None,
         }
     }
 
     /// The client identifier.
     pub fn client_id(&self) -> &Arc<str> {
         &self.client_id
+    }
+
+    /// The user name of the last CONNECT.
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// Replaces the ACL view (after the ACL file was reloaded).
+    pub fn set_acl(&mut self, acl: ClientAcl) {
+        self.acl = acl;
     }
 
     /// This session's address in the broker.
@@ -159,15 +176,19 @@ impl Session {
 
     /// Attaches an admitted CONNECT: writes CONNACK, then resends unacknowledged messages and
     /// delivers what was queued while offline.
+    #[allow(clippy::too_many_arguments)]
     pub fn attach(
         &mut self,
         connect: &Connect,
         assigned_id: bool,
         session_present: bool,
+        acl: ClientAcl,
         cfg: &MqttConfig,
         now: Instant,
         out: &mut Output,
     ) {
+        self.acl = acl;
+        self.username = connect.username.as_deref().map(Arc::from);
         let v = connect.protocol;
         let p = &connect.properties;
         let mut ack = Properties::default();
@@ -389,6 +410,37 @@ impl Session {
             );
         }
         let id = p.packet_id.unwrap_or(0);
+        if !self.acl.check(&p.topic, Access::Write) {
+            // Not authorized: dropped. v5 acknowledges with 0x87; 3.1.1 has no way to say no,
+            // so the ack is the normal one (as Mosquitto does).
+            log::debug!(
+                "client {}: publish to {:?} denied by ACL",
+                self.client_id,
+                p.topic
+            );
+            let reason = if v.is_v5() {
+                ReasonCode::NOT_AUTHORIZED
+            } else {
+                ReasonCode::SUCCESS
+            };
+            let ack = PubResponse {
+                packet_id: id,
+                reason,
+                properties: Properties::default(),
+            };
+            match p.qos {
+                QoS::AtMostOnce => {}
+                QoS::AtLeastOnce => out.wire.packet(&Packet::PubAck(ack), v),
+                QoS::ExactlyOnce if v.is_v5() => out.wire.packet(&Packet::PubRec(ack), v),
+                QoS::ExactlyOnce => {
+                    if !self.awaiting_rel.contains(&id) {
+                        self.awaiting_rel.push(id);
+                    }
+                    out.wire.packet(&Packet::PubRec(ack), v)
+                }
+            }
+            return;
+        }
         if p.qos == QoS::ExactlyOnce && self.awaiting_rel.contains(&id) {
             // A resend of a QoS 2 message we already routed: acknowledge again, route nothing.
             out.wire.packet(&Packet::PubRec(PubResponse::ok(id)), v);
@@ -498,6 +550,10 @@ impl Session {
                 reasons.push(reason);
                 continue;
             }
+            if self.acl.check_subscribe(&filter) == SubscribeVerdict::Denied {
+                reasons.push(ReasonCode::NOT_AUTHORIZED);
+                continue;
+            }
             options.qos = grant_qos(options.qos, cfg);
             let shared = split_shared(&filter).is_some();
             let filter: Arc<str> = filter.into();
@@ -591,6 +647,12 @@ impl Session {
     /// A message routed to this session. Delivered now if connected and the window allows,
     /// otherwise queued (QoS 0 is dropped while offline).
     pub fn deliver(&mut self, item: Queued, cfg: &MqttConfig, now: Instant, out: &mut Output) {
+        if !self.acl.check(&item.msg.topic, Access::Read) {
+            // Checked per delivery, so retained messages and subscriptions granted before an ACL
+            // reload obey the ACL in force now.
+            self.outbound.dropped += 1;
+            return;
+        }
         let peer = self
             .link
             .as_mut()
@@ -646,6 +708,14 @@ impl Session {
     }
 
     fn publish_will(&self, will: LastWill, now: Instant, out: &mut Output) {
+        if !self.acl.check(&will.topic, Access::Write) {
+            log::debug!(
+                "client {}: will to {:?} denied by ACL",
+                self.client_id,
+                will.topic
+            );
+            return;
+        }
         let msg = self.message_from(
             will.topic,
             will.payload,

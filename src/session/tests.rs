@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::outbound::Queued;
 use super::state::{Action, LinkLoss, Output, Session};
+use crate::auth::ClientAcl;
 use crate::config::MqttConfig;
 use crate::message::{Message, SessionRef, SubIds};
 use crate::protocol::decode::decode_packet;
@@ -80,8 +81,15 @@ impl Sim {
     }
 
     fn attach(&mut self, c: Connect, present: bool) {
-        self.s
-            .attach(&c, false, present, &self.cfg, self.now, &mut self.out);
+        self.s.attach(
+            &c,
+            false,
+            present,
+            ClientAcl::allow_all(),
+            &self.cfg,
+            self.now,
+            &mut self.out,
+        );
     }
 
     fn send(&mut self, p: Packet) {

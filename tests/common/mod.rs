@@ -101,6 +101,12 @@ impl TestBroker {
         }
     }
 
+    /// The broker's password and ACL files, e.g. to reload them.
+    #[allow(dead_code)]
+    pub fn authenticator(&self) -> std::sync::Arc<picomq::auth::Authenticator> {
+        self.broker.as_ref().expect("running").authenticator()
+    }
+
     /// Stops the broker and fails if its threads do not all exit within 10 s.
     pub fn shutdown(mut self) {
         self.stop_and_join();
