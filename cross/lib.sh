@@ -3,6 +3,9 @@
 
 CROSS_TABLE=cross/targets.tsv
 CROSS_CONFIG=cross/config.toml
+# The toolchain that builds std from source for the "source" targets; any recent nightly works
+# (tested: nightly 2026-05-19, rustc 1.97.0-nightly). Set CROSS_NIGHTLY=nightly-YYYY-MM-DD to pin one.
+CROSS_NIGHTLY=${CROSS_NIGHTLY:-nightly}
 # Versions tested with this recipe; installed only when zig or cargo-zigbuild is missing.
 ZIGLANG_VERSION=0.17.1
 CARGO_ZIGBUILD_VERSION=0.24.1
@@ -77,9 +80,10 @@ cross_apt_install() {
 
 # Makes sure the qemu-user program that target $1 runs under is installed.
 cross_need_qemu() {
-  local qemu
-  qemu=$(cross_runner_of "$1" | head -n 1)
-  [ -n "$qemu" ] || return 0
+  local qemu runner
+  mapfile -t runner < <(cross_runner_of "$1")
+  [ ${#runner[@]} -gt 0 ] || return 0
+  qemu=${runner[0]}
   command -v "$qemu" >/dev/null 2>&1 || cross_apt_install qemu-user
   command -v "$qemu" >/dev/null 2>&1 || { echo "$qemu is still missing after installing qemu-user" >&2; return 1; }
 }
@@ -89,19 +93,19 @@ cross_need_toolchain() {
   local target=$1
   case "$(cross_std_of "$target")" in
     rustup)
-      if ! rustup target list --installed | grep -qx "$target"; then
+      if ! rustup target list --installed | grep -x "$target" >/dev/null; then
         echo "== rustup target add $target"
         rustup target add "$target"
       fi
       ;;
     source)
-      if ! rustup toolchain list | grep -q '^nightly'; then
-        echo "== rustup toolchain install nightly"
-        rustup toolchain install nightly --profile minimal
+      if ! rustup toolchain list | grep "^$CROSS_NIGHTLY" >/dev/null; then
+        echo "== rustup toolchain install $CROSS_NIGHTLY"
+        rustup toolchain install "$CROSS_NIGHTLY" --profile minimal
       fi
-      if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
-        echo "== rustup component add rust-src --toolchain nightly"
-        rustup component add rust-src --toolchain nightly
+      if ! rustup component list --toolchain "$CROSS_NIGHTLY" --installed | grep "^rust-src" >/dev/null; then
+        echo "== rustup component add rust-src --toolchain $CROSS_NIGHTLY"
+        rustup component add rust-src --toolchain "$CROSS_NIGHTLY"
       fi
       if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1; then
         echo "== pip install ziglang==$ZIGLANG_VERSION"

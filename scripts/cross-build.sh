@@ -43,7 +43,7 @@ for target in "${targets[@]}"; do
   if [ "$std" = rustup ]; then
     cargo --config "$CROSS_CONFIG" build --locked --profile dist --target "$target" --bin picomq
   else
-    cargo +nightly zigbuild --config "$CROSS_CONFIG" -Zbuild-std=std,panic_abort \
+    cargo "+$CROSS_NIGHTLY" zigbuild --config "$CROSS_CONFIG" -Zbuild-std=std,panic_abort \
       --locked --profile dist --target "$target" --bin picomq
   fi
   secs[$target]=$((SECONDS - start))
