@@ -3,8 +3,10 @@
 
 CROSS_TABLE=cross/targets.tsv
 CROSS_CONFIG=cross/config.toml
-# The toolchain that builds std from source for the "source" targets; any recent nightly works
-# (tested: nightly 2026-05-19, rustc 1.97.0-nightly). Set CROSS_NIGHTLY=nightly-YYYY-MM-DD to pin one.
+# The toolchain that builds std from source (-Zbuild-std) for the "source" targets: this nightly
+# when it is installed (tested: nightly 2026-05-19, rustc 1.97.0-nightly; set CROSS_NIGHTLY to pin
+# another), else the default (stable) toolchain with RUSTC_BOOTSTRAP=1, which unlocks -Zbuild-std
+# there (tested: 1.95.0). A machine may have only the stable toolchain and no way to fetch another.
 CROSS_NIGHTLY=${CROSS_NIGHTLY:-nightly}
 # Versions tested with this recipe; installed only when zig or cargo-zigbuild is missing.
 ZIGLANG_VERSION=0.17.1
@@ -88,6 +90,18 @@ cross_need_qemu() {
   command -v "$qemu" >/dev/null 2>&1 || { echo "$qemu is still missing after installing qemu-user" >&2; return 1; }
 }
 
+# Sets CROSS_STD_TOOLCHAIN (for `cargo +TOOLCHAIN`) and CROSS_STD_BOOTSTRAP (the value for
+# RUSTC_BOOTSTRAP, empty for a nightly) for the targets whose std is built from source.
+cross_pick_std_toolchain() {
+  if rustup toolchain list | grep "^$CROSS_NIGHTLY" >/dev/null; then
+    CROSS_STD_TOOLCHAIN=$CROSS_NIGHTLY
+    CROSS_STD_BOOTSTRAP=
+  else
+    CROSS_STD_TOOLCHAIN=$(rustup default | awk '{ print $1 }')
+    CROSS_STD_BOOTSTRAP=1
+  fi
+}
+
 # Makes sure the toolchain pieces that target $1 needs are installed.
 cross_need_toolchain() {
   local target=$1
@@ -99,13 +113,10 @@ cross_need_toolchain() {
       fi
       ;;
     source)
-      if ! rustup toolchain list | grep "^$CROSS_NIGHTLY" >/dev/null; then
-        echo "== rustup toolchain install $CROSS_NIGHTLY"
-        rustup toolchain install "$CROSS_NIGHTLY" --profile minimal
-      fi
-      if ! rustup component list --toolchain "$CROSS_NIGHTLY" --installed | grep "^rust-src" >/dev/null; then
-        echo "== rustup component add rust-src --toolchain $CROSS_NIGHTLY"
-        rustup component add rust-src --toolchain "$CROSS_NIGHTLY"
+      cross_pick_std_toolchain
+      if ! rustup component list --toolchain "$CROSS_STD_TOOLCHAIN" --installed | grep "^rust-src" >/dev/null; then
+        echo "== rustup component add rust-src --toolchain $CROSS_STD_TOOLCHAIN"
+        rustup component add rust-src --toolchain "$CROSS_STD_TOOLCHAIN"
       fi
       if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1; then
         echo "== pip install ziglang==$ZIGLANG_VERSION"

@@ -38,12 +38,17 @@ for target in "${targets[@]}"; do
   cross_need_toolchain "$target"
   cross_need_qemu "$target"
   std=$(cross_std_of "$target")
-  echo "== building $target ($std std, CARGO_BUILD_JOBS=$CARGO_BUILD_JOBS)"
+  echo "== building $target (std from $std, CARGO_BUILD_JOBS=$CARGO_BUILD_JOBS)"
   start=$SECONDS
   if [ "$std" = rustup ]; then
     cargo --config "$CROSS_CONFIG" build --locked --profile dist --target "$target" --bin picomq
   else
-    cargo "+$CROSS_NIGHTLY" zigbuild --config "$CROSS_CONFIG" -Zbuild-std=std,panic_abort \
+    bootstrap=()
+    if [ -n "$CROSS_STD_BOOTSTRAP" ]; then
+      echo "   (no $CROSS_NIGHTLY toolchain: building std with $CROSS_STD_TOOLCHAIN and RUSTC_BOOTSTRAP=1)"
+      bootstrap=(env RUSTC_BOOTSTRAP=1)
+    fi
+    "${bootstrap[@]}" cargo "+$CROSS_STD_TOOLCHAIN" zigbuild --config "$CROSS_CONFIG" -Zbuild-std=std,panic_abort \
       --locked --profile dist --target "$target" --bin picomq
   fi
   secs[$target]=$((SECONDS - start))
