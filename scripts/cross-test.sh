@@ -231,4 +231,9 @@ printf '%-32s %-6s %14s %8s\n' target result "RSS start KiB" seconds
 for target in "${targets[@]}"; do
   printf '%-32s %-6s %14s %8s\n' "$target" "${result[$target]}" "${rss_at_start[$target]:-?}" "${secs[$target]}"
 done
+passed=0
+for target in "${targets[@]}"; do
+  if [ "${result[$target]}" = pass ]; then passed=$((passed + 1)); fi
+done
+echo "cross-test: $passed passed, $((${#targets[@]} - passed)) failed"
 exit $failed
