@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds size-optimised static picomq binaries for device targets into dist/<target>/picomq and
+# prints a size table. Usage: scripts/cross-build.sh TARGET... | all
+#   TARGET is a name from cross/targets.tsv or an unambiguous prefix of one (aarch64, mipsel, ...).
+# Installs what a target needs when it is missing: its rustup std, or nightly + rust-src + zig +
+# cargo-zigbuild for the targets whose std is built from source, and qemu-user, which runs each
+# new binary once (`picomq --version`) to prove it executes. cross/README.md explains the recipe.
+# Builds one target at a time with CARGO_BUILD_JOBS=1 unless CARGO_BUILD_JOBS is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. cross/lib.sh
+
+resolved=$(cross_resolve_targets "$@") || exit 2
+mapfile -t targets <<<"$resolved"
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+# zig keeps its cache under target/ (git-ignored) instead of the home directory.
+export ZIG_GLOBAL_CACHE_DIR="${ZIG_GLOBAL_CACHE_DIR:-$PWD/target/zig-cache}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+# RUSTFLAGS from the environment would replace each target's rustflags in cross/config.toml.
+if [ -n "${RUSTFLAGS:-}" ]; then
+  echo "note: ignoring RUSTFLAGS='$RUSTFLAGS' (per-target flags come from $CROSS_CONFIG)"
+  unset RUSTFLAGS
+fi
+
+# Fails when $1 still has a symbol table or debug sections; the dist profile strips at link time.
+check_stripped() {
+  local sections
+  sections=$(readelf -S -W "$1" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\.(symtab|debug_)/) print $i }')
+  if [ -n "$sections" ]; then
+    echo "$1 is not stripped (sections: $(echo $sections)); is strip = true in [profile.dist]?" >&2
+    return 1
+  fi
+}
+
+declare -A size secs
+for target in "${targets[@]}"; do
+  cross_need_toolchain "$target"
+  cross_need_qemu "$target"
+  std=$(cross_std_of "$target")
+  echo "== building $target (std from $std, CARGO_BUILD_JOBS=$CARGO_BUILD_JOBS)"
+  start=$SECONDS
+  if [ "$std" = rustup ]; then
+    cargo --config "$CROSS_CONFIG" build --locked --profile dist --target "$target" --bin picomq
+  else
+    bootstrap=()
+    if [ -n "$CROSS_STD_BOOTSTRAP" ]; then
+      echo "   (no $CROSS_NIGHTLY toolchain: building std with $CROSS_STD_TOOLCHAIN and RUSTC_BOOTSTRAP=1)"
+      bootstrap=(env RUSTC_BOOTSTRAP=1)
+    fi
+    "${bootstrap[@]}" cargo "+$CROSS_STD_TOOLCHAIN" zigbuild --config "$CROSS_CONFIG" -Zbuild-std=std,panic_abort \
+      --locked --profile dist --target "$target" --bin picomq
+  fi
+  secs[$target]=$((SECONDS - start))
+  mkdir -p "dist/$target"
+  # Replace, never write into, the installed file: a running copy keeps its own inode.
+  cp "$target_dir/$target/dist/picomq" "dist/$target/picomq.new"
+  mv -f "dist/$target/picomq.new" "dist/$target/picomq"
+  check_stripped "dist/$target/picomq"
+  mapfile -t runner < <(cross_runner_of "$target")
+  version=$(timeout 60 "${runner[@]}" "dist/$target/picomq" --version)
+  echo "   $version runs$([ ${#runner[@]} -gt 0 ] && echo " under ${runner[*]}")"
+  size[$target]=$(stat -c %s "dist/$target/picomq")
+done
+
+echo
+echo "== stripped static binaries (dist profile)"
+printf '%-32s %10s %8s %10s\n' target bytes KiB "build s"
+for target in "${targets[@]}"; do
+  printf '%-32s %10s %8s %10s\n' "$target" "${size[$target]}" \
+    "$(((size[$target] + 512) / 1024))" "${secs[$target]}"
+done
