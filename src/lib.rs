@@ -14,6 +14,12 @@
 //!   sessions attached to them, and receives deliveries from the router over a channel + `Waker`.
 //! - `picomq-router-N`: each owns one router shard and serves subscribe/unsubscribe/publish commands.
 //! - the main thread accepts connections and hands them to I/O threads round-robin.
+//!
+//! # Safety
+//! No `unsafe` anywhere: the whole crate is `forbid(unsafe_code)`, so a module that one day needs
+//! it has to lift this deliberately and say why beside the block.
+
+#![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;

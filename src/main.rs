@@ -3,6 +3,8 @@
 //!
 //! Kept thin on purpose: everything testable lives in the library.
 
+#![forbid(unsafe_code)]
+
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;

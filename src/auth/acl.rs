@@ -50,8 +50,6 @@
 //! with [`Access::Read`]. With `topic read sensors/#`, `sensors/+/temp` is `Full`, `#` is
 //! `Partial` (it gets `sensors/…` only) and `actuators/#` is `Denied`.
 
-#![forbid(unsafe_code)]
-
 use std::collections::HashMap;
 use std::sync::Arc;
 

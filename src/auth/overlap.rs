@@ -7,8 +7,6 @@
 //!
 //! Both take valid plain filters (no `$share/` prefix). On other input they never panic.
 
-#![forbid(unsafe_code)]
-
 /// True if every topic name matched by `inner` is also matched by `outer`.
 ///
 /// `a/#` covers `a`, `a/b/+` and `a/#`; `a/+` covers `a/b` but not `a/#` (which also matches `a`

@@ -12,8 +12,6 @@
 //! control here: pass it with `-b` or pipe it to keep it off the screen); `-U` and `-H` are not
 //! offered (there is no plain-text or `$6$` writing).
 
-#![forbid(unsafe_code)]
-
 use std::fs;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
