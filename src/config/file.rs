@@ -1,6 +1,7 @@
 //! The TOML config file as written on disk, and its validation into the typed [`Config`].
 //!
-//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, `[auth]`, all keys optional,
+//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, `[limits]` (in
+//! `limits.rs`), `[auth]`, all keys optional,
 //! unknown keys rejected), the range checks of every setting, and [`ConfigError`] with its
 //! `file:line: key: message` form. Every value is read as a [`Spanned`] so an error can name the line
 //! it came from. Must not touch: the command line (`cli.rs`), unit syntax (`units.rs`), sockets or
@@ -15,6 +16,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+mod limits;
 
 use super::units::{DurationOrNever, HumanDuration, HumanSize};
 use super::{resolve_thread_count, Config, ListenerConfig, SharedStrategy};
@@ -157,6 +160,7 @@ struct FileConfig {
     server: ServerSection,
     listener: Field<Vec<Spanned<ListenerSection>>>,
     mqtt: MqttSection,
+    limits: limits::LimitsSection,
     auth: AuthSection,
 }
 
@@ -381,6 +385,7 @@ impl Reader<'_> {
         }
 
         self.mqtt(&file.mqtt, &mut config)?;
+        self.limits(&file.limits, &mut config.mqtt.limits)?;
         self.auth(&file.auth, &mut config)?;
         Ok(config)
     }

@@ -142,6 +142,60 @@ pub struct MqttConfig {
     /// Response Information returned to v5 clients that ask for it (Request Response Information
     /// = 1); empty means none is offered.
     pub response_information: String,
+    /// Resource limits against greedy or hostile clients (`[limits]` in the file).
+    pub limits: LimitsConfig,
+}
+
+/// Resource limits against greedy or hostile clients, read from `[limits]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    /// Longest topic name or filter, in bytes (a `$share/group/` prefix included).
+    pub max_topic_length: usize,
+    /// Most subscriptions one session may hold; more are refused with SUBACK 0x97 (3.1.1: 0x80).
+    pub max_subscriptions_per_client: usize,
+    /// Most retained messages the broker stores (all shards together).
+    pub max_retained_messages: usize,
+    /// Most bytes (topic + payload) of retained messages the broker stores.
+    pub max_retained_bytes: usize,
+    /// Most User Properties in one MQTT 5 packet (CONNECT and will counted separately).
+    pub max_user_properties: usize,
+    /// Largest property block of one MQTT 5 packet, in bytes (its length field).
+    pub max_properties_size: usize,
+    /// A packet whose first byte arrived must be complete within this time (slowloris guard).
+    pub packet_timeout: Duration,
+    /// PUBLISH packets per second one client may send; 0 = unlimited.
+    pub publish_rate: u32,
+    /// PUBLISH bytes (whole packets) per second one client may send; 0 = unlimited.
+    pub publish_bytes_rate: u64,
+    /// What happens to a client over its publish rate.
+    pub rate_limit_policy: RateLimitPolicy,
+}
+
+/// What happens to a client that publishes faster than `publish_rate` / `publish_bytes_rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitPolicy {
+    /// Stop reading its socket until its budget has refilled: TCP backpressure, nothing lost.
+    #[default]
+    Throttle,
+    /// Disconnect it (MQTT 5: DISCONNECT 0x96 Message rate too high).
+    Disconnect,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_topic_length: 1024,
+            max_subscriptions_per_client: 1000,
+            max_retained_messages: 100_000,
+            max_retained_bytes: 64 * 1024 * 1024,
+            max_user_properties: 64,
+            max_properties_size: 64 * 1024,
+            packet_timeout: Duration::from_secs(60),
+            publish_rate: 0,
+            publish_bytes_rate: 0,
+            rate_limit_policy: RateLimitPolicy::Throttle,
+        }
+    }
 }
 
 /// How a shared subscription group picks a member for each message. Online members are always
@@ -179,6 +233,7 @@ impl Default for MqttConfig {
             shared_subscriptions: true,
             shared_strategy: SharedStrategy::RoundRobin,
             response_information: String::new(),
+            limits: LimitsConfig::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::message::SessionRef;
-use crate::protocol::decode::decode_packet;
+use crate::protocol::decode::{decode_packet_limited, PropLimits};
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
 use crate::router::shard::{Command, Delivery};
 use crate::session::connect::{peek_protocol_level, write_refusal};
@@ -225,7 +225,12 @@ impl IoThread {
 
     /// Decodes and handles every complete packet in the connection's read buffer.
     fn decode_input(&mut self, id: usize) {
-        let max = self.shared.cfg.mqtt.max_packet_size;
+        let mqtt = &self.shared.cfg.mqtt;
+        let max = mqtt.max_packet_size;
+        let limits = PropLimits {
+            max_user_properties: mqtt.limits.max_user_properties,
+            max_size: mqtt.limits.max_properties_size,
+        };
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
@@ -237,7 +242,7 @@ impl IoThread {
                 None => peek_protocol_level(&conn.rbuf),
                 Some(_) => None,
             };
-            match decode_packet(&mut conn.rbuf, conn.version, max) {
+            match decode_packet_limited(&mut conn.rbuf, conn.version, max, limits) {
                 Ok(None) => return,
                 Ok(Some(packet)) => self.on_packet(id, packet),
                 Err(e) => return self.on_decode_error(id, e, level),

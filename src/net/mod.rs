@@ -23,6 +23,7 @@ use mio::{Poll, Waker};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::router::retained_limit::RetainedBudget;
 use crate::router::shard::Shard;
 use crate::router::worker::{run_shard, Mailbox};
 use crate::session::Output;
@@ -96,14 +97,19 @@ impl Broker {
         }
         let mut threads = Vec::new();
         let mut router = Vec::new();
+        let limits = &cfg.mqtt.limits;
+        let budget = Arc::new(RetainedBudget::new(
+            limits.max_retained_messages,
+            limits.max_retained_bytes,
+        ));
         for i in 0..cfg.router_shards {
             let (tx, rx) = bounded(ROUTER_QUEUE);
             router.push(tx);
             let mb = mailboxes.clone();
-            let strategy = cfg.mqtt.shared_strategy;
+            let shard = Shard::with_budget(cfg.mqtt.shared_strategy, budget.clone());
             let t = std::thread::Builder::new()
                 .name(format!("picomq-router-{i}"))
-                .spawn(move || run_shard(Shard::new(strategy), rx, mb))?;
+                .spawn(move || run_shard(shard, rx, mb))?;
             threads.push(t);
         }
         drop(mailboxes);

@@ -19,6 +19,7 @@ use super::packet::{
 use super::properties::Properties;
 use super::reason::ReasonCode;
 use super::types::{ProtocolVersion, QoS};
+pub use super::wire::props::PropLimits;
 use super::wire::props::{read_properties, PropCtx};
 use super::wire::{self, Reader};
 
@@ -107,6 +108,17 @@ pub fn decode_packet(
     version: Option<ProtocolVersion>,
     max_packet_size: u32,
 ) -> Result<Option<Packet>, DecodeError> {
+    decode_packet_limited(buf, version, max_packet_size, PropLimits::UNLIMITED)
+}
+
+/// [`decode_packet`] with caps on every MQTT 5.0 property block (see [`PropLimits`]): a block
+/// over them fails with Quota exceeded before its properties are stored.
+pub fn decode_packet_limited(
+    buf: &mut BytesMut,
+    version: Option<ProtocolVersion>,
+    max_packet_size: u32,
+    limits: PropLimits,
+) -> Result<Option<Packet>, DecodeError> {
     let Some(header) = peek_fixed_header(buf, max_packet_size)? else {
         return Ok(None);
     };
@@ -115,7 +127,7 @@ pub fn decode_packet(
         return Ok(None);
     }
     let frame = buf.split_to(header.total_len()).freeze();
-    let body = Reader::new(frame.slice(header.header_len..));
+    let body = Reader::with_limits(frame.slice(header.header_len..), limits);
     let flags = header.first_byte & 0x0F;
     let packet = match (packet_type, version) {
         (CONNECT, _) => decode_connect(body)?,

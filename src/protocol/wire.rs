@@ -133,12 +133,28 @@ pub fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
 pub struct Reader {
     buf: Bytes,
     pos: usize,
+    /// Caps on property blocks read through this cursor (and its sub-readers).
+    limits: props::PropLimits,
 }
 
 impl Reader {
-    /// A cursor at the start of `buf`.
+    /// A cursor at the start of `buf`, with no property limits.
     pub fn new(buf: Bytes) -> Reader {
-        Reader { buf, pos: 0 }
+        Reader::with_limits(buf, props::PropLimits::UNLIMITED)
+    }
+
+    /// A cursor at the start of `buf` whose property blocks must stay within `limits`.
+    pub fn with_limits(buf: Bytes, limits: props::PropLimits) -> Reader {
+        Reader {
+            buf,
+            pos: 0,
+            limits,
+        }
+    }
+
+    /// The property limits this cursor enforces.
+    pub fn limits(&self) -> props::PropLimits {
+        self.limits
     }
 
     /// Bytes not read yet.
@@ -167,7 +183,8 @@ impl Reader {
         if n > self.remaining() {
             return Err(DecodeError::malformed("length field exceeds packet"));
         }
-        self.take_bytes(n).map(Reader::new)
+        let limits = self.limits;
+        self.take_bytes(n).map(|b| Reader::with_limits(b, limits))
     }
 
     /// One byte.

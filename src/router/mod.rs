@@ -10,6 +10,7 @@
 
 pub mod hash;
 pub mod retained;
+pub mod retained_limit;
 pub mod shard;
 pub mod shared;
 #[cfg(test)]

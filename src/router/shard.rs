@@ -24,6 +24,7 @@ use crate::protocol::topic::split_shared;
 
 use super::hash::FastHasher;
 use super::retained::RetainedStore;
+use super::retained_limit::{RefusalLog, RetainedBudget};
 use super::shared::{Chosen, SharedGroups};
 use super::trie::SubscriptionTrie;
 
@@ -113,16 +114,27 @@ pub struct Shard {
     subs: SubscriptionTrie<SessionRef, SubEntry>,
     shared: SharedGroups,
     retained: RetainedStore<SharedMessage>,
+    /// Room for retained messages, shared with the other shards.
+    budget: Arc<RetainedBudget>,
+    refusals: RefusalLog,
     scratch: Vec<(SessionRef, SubEntry)>,
 }
 
 impl Shard {
-    /// An empty shard whose shared subscriptions pick members with `strategy`.
+    /// An empty shard whose shared subscriptions pick members with `strategy`, with no limit on
+    /// retained messages.
     pub fn new(strategy: SharedStrategy) -> Shard {
+        Shard::with_budget(strategy, Arc::new(RetainedBudget::unlimited()))
+    }
+
+    /// An empty shard that stores retained messages within `budget` (shared by all shards).
+    pub fn with_budget(strategy: SharedStrategy, budget: Arc<RetainedBudget>) -> Shard {
         Shard {
             subs: SubscriptionTrie::new(),
             shared: SharedGroups::new(strategy),
             retained: RetainedStore::new(),
+            budget,
+            refusals: RefusalLog::default(),
             scratch: Vec::new(),
         }
     }
@@ -180,17 +192,39 @@ impl Shard {
             }
             Command::Publish(msg) => {
                 if msg.retain {
-                    if msg.payload.is_empty() {
-                        self.retained.remove(&msg.topic);
-                    } else {
-                        self.retained.insert(&msg.topic, msg.clone());
-                    }
+                    self.retain(&msg, now);
                 }
                 self.fan_out(&msg, emit);
                 self.shared
                     .for_each_choice(&msg.topic, |c| emit(shared_delivery(&msg, c)));
             }
         }
+    }
+
+    /// Stores or clears a retained message within the budget (policy: `retained_limit.rs`).
+    fn retain(&mut self, msg: &SharedMessage, now: Instant) {
+        if msg.payload.is_empty() {
+            if let Some(old) = self.retained.remove(&msg.topic) {
+                self.budget.release(old.cost());
+            }
+            return;
+        }
+        if let Some(old) = self.retained.get(&msg.topic) {
+            self.budget.replace(old.cost(), msg.cost());
+        } else if !self.budget.try_add(msg.cost()) {
+            if let Some(n) = self.refusals.note(now) {
+                log::warn!(
+                    "retained store full ({} messages, {} bytes): {n} new retained topic(s) \
+                     delivered but not stored, latest {:?} (limits.max_retained_messages / \
+                     max_retained_bytes)",
+                    self.budget.count(),
+                    self.budget.bytes(),
+                    msg.topic
+                );
+            }
+            return;
+        }
+        self.retained.insert(&msg.topic, msg.clone());
     }
 
     /// Delivers the retained messages matching a new subscription; expired ones met on the way
@@ -221,7 +255,9 @@ impl Shard {
             });
         });
         for topic in expired {
-            self.retained.remove(&topic);
+            if let Some(old) = self.retained.remove(&topic) {
+                self.budget.release(old.cost());
+            }
         }
     }
 
@@ -395,6 +431,51 @@ mod tests {
         got.sort_by_key(|d| d.to);
         let seen: Vec<(u32, bool)> = got.iter().map(|d| (d.to.slot, d.retain)).collect();
         assert_eq!(seen, vec![(2, true), (3, false)]);
+    }
+
+    #[test]
+    fn retained_budget_full_delivers_new_topics_unstored_and_always_replaces_or_clears() {
+        let budget = Arc::new(RetainedBudget::new(2, usize::MAX));
+        let mut shard = Shard::with_budget(SharedStrategy::RoundRobin, budget.clone());
+        let now = Instant::now();
+        run(
+            &mut shard,
+            sub(who(9), "r/#", entry(QoS::AtMostOnce, None), false),
+            now,
+        );
+        let publish = |shard: &mut Shard, topic: &str, payload: &'static [u8]| {
+            let mut m = Message::clone_for_test(&message(topic, QoS::AtMostOnce, true, None));
+            m.payload = Bytes::from_static(payload);
+            run(shard, Command::Publish(Arc::new(m)), now).len()
+        };
+        assert_eq!(publish(&mut shard, "r/1", b"a"), 1);
+        assert_eq!(publish(&mut shard, "r/2", b"b"), 1);
+        assert_eq!(
+            publish(&mut shard, "r/3", b"c"),
+            1,
+            "delivered though not stored"
+        );
+        assert_eq!((shard.retained(), budget.count()), (2, 2));
+        assert_eq!(
+            publish(&mut shard, "r/1", b"a2"),
+            1,
+            "replacing works when full"
+        );
+        assert_eq!(budget.bytes(), "r/1".len() + 2 + "r/2".len() + 1);
+        let got = run(
+            &mut shard,
+            sub(who(1), "r/1", entry(QoS::AtMostOnce, None), true),
+            now,
+        );
+        assert_eq!(&got[0].msg.payload[..], b"a2");
+        publish(&mut shard, "r/2", b"");
+        assert_eq!(
+            (shard.retained(), budget.count()),
+            (1, 1),
+            "clearing frees room"
+        );
+        publish(&mut shard, "r/3", b"c");
+        assert_eq!(shard.retained(), 2);
     }
 
     #[test]

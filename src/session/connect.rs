@@ -5,7 +5,6 @@
 //! layer does those after these checks pass).
 
 use crate::config::MqttConfig;
-use crate::protocol::topic::validate_topic_name;
 use crate::protocol::{ConnAck, Connect, Packet, Properties, ProtocolVersion, QoS, ReasonCode};
 
 use super::outbuf::OutBuf;
@@ -52,7 +51,7 @@ pub fn admit(
         return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
     }
     if let Some(will) = &connect.will {
-        if validate_topic_name(&will.topic, cfg.max_topic_levels).is_err() {
+        if super::limits::check_topic_name(&will.topic, cfg).is_err() {
             if !connect.protocol.is_v5() {
                 return Err(Refusal {
                     reason: ReasonCode::TOPIC_NAME_INVALID,

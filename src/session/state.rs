@@ -14,9 +14,7 @@ use crate::auth::{Access, ClientAcl, SubscribeVerdict};
 use crate::config::MqttConfig;
 use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
 use crate::protocol::encode::encoded_len;
-use crate::protocol::topic::{
-    has_wildcard, split_shared, validate_topic_filter, validate_topic_name,
-};
+use crate::protocol::topic::{has_wildcard, split_shared};
 use crate::protocol::{
     ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
     Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
@@ -24,6 +22,7 @@ use crate::protocol::{
 
 use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
+use super::limits::{check_topic_name, refuse_filter};
 use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
 
@@ -377,7 +376,7 @@ impl Session {
                 link.aliases.set(alias, &p.topic);
             }
         }
-        if let Err(e) = validate_topic_name(&p.topic, cfg.max_topic_levels) {
+        if let Err(e) = check_topic_name(&p.topic, cfg) {
             return self.violation(e.reason, e.what, out);
         }
         if !p.properties.subscription_identifiers.is_empty() {
@@ -552,6 +551,14 @@ impl Session {
             }
             if self.acl.check_subscribe(&filter) == SubscribeVerdict::Denied {
                 reasons.push(ReasonCode::NOT_AUTHORIZED);
+                continue;
+            }
+            let quota = cfg.limits.max_subscriptions_per_client;
+            if self.subscriptions.len() >= quota
+                && !self.subscriptions.contains_key(filter.as_str())
+            {
+                // A filter already held is replaced and does not count twice.
+                reasons.push(ReasonCode::QUOTA_EXCEEDED);
                 continue;
             }
             options.qos = grant_qos(options.qos, cfg);
@@ -772,19 +779,4 @@ impl Session {
             _ => false,
         }
     }
-}
-
-/// Why one SUBSCRIBE filter is refused, if it is: its syntax, or a feature switched off in config.
-fn refuse_filter(filter: &str, id: Option<u32>, cfg: &MqttConfig) -> Result<(), ReasonCode> {
-    validate_topic_filter(filter, cfg.max_topic_levels).map_err(|e| e.reason)?;
-    if split_shared(filter).is_some() && !cfg.shared_subscriptions {
-        return Err(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
-    }
-    if has_wildcard(filter) && !cfg.wildcard_subscriptions {
-        return Err(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);
-    }
-    if id.is_some() && !cfg.subscription_identifiers {
-        return Err(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED);
-    }
-    Ok(())
 }

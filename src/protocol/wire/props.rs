@@ -116,14 +116,45 @@ fn allowed(pid: u8) -> Option<u16> {
     })
 }
 
+/// Caps on one property block, enforced while reading it so that a packet packed with tiny
+/// properties is refused before they are stored: a User Property costs two `String`s and a `Vec`
+/// slot in memory for as little as 5 bytes on the wire.
+///
+/// Over a cap the error is Quota exceeded (0x97), which MQTT 5.0 defines as "an implementation or
+/// administrative imposed limit has been exceeded" and allows in CONNACK and DISCONNECT. Malformed
+/// Packet (0x81) would be wrong (the packet conforms to the specification) and Packet too large
+/// (0x95) would mislead a client whose packet is within the Maximum Packet Size we advertised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PropLimits {
+    /// Most User Properties in one block.
+    pub max_user_properties: usize,
+    /// Largest block, in bytes (the value of its length field).
+    pub max_size: usize,
+}
+
+impl PropLimits {
+    /// No caps beyond the packet size.
+    pub const UNLIMITED: PropLimits = PropLimits {
+        max_user_properties: usize::MAX,
+        max_size: usize::MAX,
+    };
+}
+
 /// Reads a property block (its Variable Byte Integer length, then the properties) for place `ctx`.
 ///
 /// Errors: length past the packet, unknown identifier, or a malformed value -> Malformed Packet;
 /// a property not allowed in `ctx`, a duplicate single-valued property, or a forbidden value
 /// (0 for Subscription Identifier, Receive Maximum, Maximum Packet Size; a flag other than 0/1)
-/// -> Protocol Error; Topic Alias 0 -> Topic Alias invalid.
+/// -> Protocol Error; Topic Alias 0 -> Topic Alias invalid; over the reader's [`PropLimits`] ->
+/// Quota exceeded.
 pub fn read_properties(r: &mut Reader, ctx: PropCtx) -> Result<Properties, DecodeError> {
     let len = r.varint()? as usize;
+    if len > r.limits().max_size {
+        return Err(DecodeError::new(
+            ReasonCode::QUOTA_EXCEEDED,
+            "property block larger than max_properties_size",
+        ));
+    }
     let mut block = r.sub_reader(len)?;
     let mut props = Properties::default();
     while !block.is_empty() {
@@ -235,6 +266,12 @@ fn read_limit_or_flag(r: &mut Reader, pid: u8, p: &mut Properties) -> Result<(),
             set_once(&mut p.retain_available, v)
         }
         id::USER_PROPERTY => {
+            if p.user_properties.len() >= r.limits().max_user_properties {
+                return Err(DecodeError::new(
+                    ReasonCode::QUOTA_EXCEEDED,
+                    "more user properties than max_user_properties",
+                ));
+            }
             let name = r.string()?;
             let value = r.string()?;
             p.user_properties.push((name, value));
@@ -428,6 +465,26 @@ mod tests {
 
     fn reason(ctx: PropCtx, block: &[u8]) -> ReasonCode {
         read(ctx, block).expect_err("should be rejected").reason
+    }
+
+    #[test]
+    fn limits_cap_user_properties_and_block_size_with_quota_exceeded() {
+        // Three user properties "k" = "" (6 bytes each), block length 18.
+        let mut block = vec![18];
+        for _ in 0..3 {
+            block.extend_from_slice(&[0x26, 0, 1, b'k', 0, 0]);
+        }
+        let with = |max_user_properties, max_size| {
+            let limits = PropLimits {
+                max_user_properties,
+                max_size,
+            };
+            let mut r = Reader::with_limits(Bytes::copy_from_slice(&block), limits);
+            read_properties(&mut r, PropCtx::Publish).map(|p| p.user_properties.len())
+        };
+        assert_eq!(with(3, 18), Ok(3));
+        assert_eq!(with(2, 18).unwrap_err().reason, ReasonCode::QUOTA_EXCEEDED);
+        assert_eq!(with(3, 17).unwrap_err().reason, ReasonCode::QUOTA_EXCEEDED);
     }
 
     #[test]
