@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use mio::net::TcpStream;
 
 use crate::protocol::ProtocolVersion;
+use crate::session::limits::RateLimiter;
 use crate::session::Output;
 
 /// Most bytes read from one socket per readiness event before others get a turn; a connection with
@@ -69,6 +70,13 @@ pub struct Conn {
     pub flush_queued: bool,
     /// Input is not read while too much output is pending.
     pub read_paused: bool,
+    /// Since when the read buffer has held an incomplete packet (cleared by every complete one);
+    /// checked against `limits.packet_timeout` while input is being read.
+    pub partial_since: Option<Instant>,
+    /// Publish rate limit, when one is configured.
+    pub rate: Option<RateLimiter>,
+    /// Input is not read or decoded before this time: the client is over its publish rate.
+    pub throttled_until: Option<Instant>,
 }
 
 impl Conn {
@@ -82,7 +90,16 @@ impl Conn {
             version: None,
             flush_queued: false,
             read_paused: false,
+            partial_since: None,
+            rate: None,
+            throttled_until: None,
         }
+    }
+
+    /// Whether input is held back (output backlog or publish throttle), so a partial packet in the
+    /// buffer is not the client's fault.
+    pub fn input_held(&self) -> bool {
+        self.read_paused || self.throttled_until.is_some()
     }
 
     /// Reads until the socket would block, the budget is spent, or the buffer holds more than

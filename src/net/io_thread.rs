@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::config::RateLimitPolicy;
 use crate::message::SessionRef;
 use crate::protocol::decode::{decode_packet_limited, PropLimits};
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
 use crate::router::shard::{Command, Delivery};
 use crate::session::connect::{peek_protocol_level, write_refusal};
+use crate::session::limits::RateLimiter;
 use crate::session::outbound::{Queued, WIRE_HIGH_WATER};
 use crate::session::{Action, LinkLoss, Output, Session};
 
@@ -176,7 +178,9 @@ impl IoThread {
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        let mut conn = Conn::new(stream, Instant::now());
+        let now = Instant::now();
+        let mut conn = Conn::new(stream, now);
+        conn.rate = RateLimiter::new(&self.shared.cfg.mqtt.limits, now);
         if let Some(b) = rbuf {
             conn.rbuf = b;
         }
@@ -206,6 +210,10 @@ impl IoThread {
             // The client is not reading our replies: stop reading its requests until the output
             // drains (flush_one resumes it), so it cannot make us buffer without bound.
             conn.read_paused = true;
+            return;
+        }
+        if conn.throttled_until.is_some() {
+            // Over its publish rate: its bytes wait in the kernel until `tick` resumes it.
             return;
         }
         let state = conn.read_some(&mut self.scratch, max.saturating_add(8), short_read_ends);
@@ -238,16 +246,66 @@ impl IoThread {
             if let Phase::Closing { .. } = conn.phase {
                 return;
             }
+            if conn.throttled_until.is_some() {
+                return;
+            }
             let level = match conn.version {
                 None => peek_protocol_level(&conn.rbuf),
                 Some(_) => None,
             };
+            let before = conn.rbuf.len();
             match decode_packet_limited(&mut conn.rbuf, conn.version, max, limits) {
-                Ok(None) => return,
-                Ok(Some(packet)) => self.on_packet(id, packet),
+                Ok(None) => {
+                    if !conn.rbuf.is_empty() && conn.partial_since.is_none() {
+                        conn.partial_since = Some(self.now);
+                    }
+                    return;
+                }
+                Ok(Some(packet)) => {
+                    conn.partial_since = None;
+                    let len = before - conn.rbuf.len();
+                    if !matches!(packet, Packet::Publish(_)) || self.within_rate(id, len) {
+                        self.on_packet(id, packet);
+                    }
+                }
                 Err(e) => return self.on_decode_error(id, e, level),
             }
             self.apply_actions(id);
+        }
+    }
+
+    /// Charges a PUBLISH of `len` bytes to connection `id`'s rate limit. Over the rate, the
+    /// throttle policy stops reading the connection until its budget is back (the packet itself
+    /// is handled) and the disconnect policy drops the client with 0x96 (the packet is not
+    /// handled, so nothing unacknowledged is lost). Returns whether to handle the packet.
+    fn within_rate(&mut self, id: usize, len: usize) -> bool {
+        let now = self.now;
+        let policy = self.shared.cfg.mqtt.limits.rate_limit_policy;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return false;
+        };
+        let Some(rate) = conn.rate.as_mut() else {
+            return true;
+        };
+        rate.charge(len, now);
+        let wait = rate.wait(now);
+        if wait.is_zero() {
+            return true;
+        }
+        match (policy, conn.phase) {
+            (RateLimitPolicy::Throttle, _) => {
+                conn.throttled_until = Some(now + wait);
+                true
+            }
+            (RateLimitPolicy::Disconnect, Phase::Attached { slot }) => {
+                if let Some(s) = self.sessions.get_mut(slot as usize) {
+                    let why = "publish rate above limits.publish_rate / publish_bytes_rate";
+                    s.session
+                        .violation(ReasonCode::MESSAGE_RATE_TOO_HIGH, why, &mut conn.out);
+                }
+                false
+            }
+            (RateLimitPolicy::Disconnect, _) => false,
         }
     }
 
@@ -575,7 +633,9 @@ impl IoThread {
     }
 
     fn tick(&mut self, now: Instant) {
-        let timeout = self.shared.cfg.mqtt.connect_timeout;
+        let cfg = self.shared.cfg.clone();
+        let (timeout, limits) = (cfg.mqtt.connect_timeout, &cfg.mqtt.limits);
+        let mut resume = Vec::new();
         let mut to_close = Vec::new();
         let mut touched = Vec::new();
         for (id, conn) in self.conns.iter_mut() {
@@ -590,6 +650,7 @@ impl IoThread {
                 }
                 Phase::Attached { slot } => {
                     if let Some(s) = self.sessions.get_mut(slot as usize) {
+                        check_input_deadlines(conn, id, &mut s.session, limits, now, &mut resume);
                         s.session.on_tick(now, &mut conn.out);
                         if !conn.out.actions.is_empty() || !conn.out.wire.is_empty() {
                             touched.push(id);
@@ -605,6 +666,7 @@ impl IoThread {
         for id in touched {
             self.apply_actions(id);
         }
+        self.more_input.extend(resume);
         self.tick_offline_sessions(now);
         self.refresh_acls();
     }
@@ -677,5 +739,39 @@ fn queue_flush(conn: &mut Conn, id: usize, dirty: &mut Vec<usize>) {
     if !conn.flush_queued {
         conn.flush_queued = true;
         dirty.push(id);
+    }
+}
+
+/// Input-side deadlines of an attached connection, checked every tick: a throttled connection
+/// whose time is up is put on `resume` (its session counts it as active, since it was held back
+/// by us), and one that has held an incomplete packet for `packet_timeout` while we were reading
+/// is disconnected (MQTT 5: 0x8D; no complete packet arrived in time, the same judgement as
+/// keep-alive, which a client with keep-alive 0 or a slow dribble would otherwise escape).
+fn check_input_deadlines(
+    conn: &mut Conn,
+    id: usize,
+    session: &mut Session,
+    limits: &crate::config::LimitsConfig,
+    now: Instant,
+    resume: &mut Vec<usize>,
+) {
+    if let Some(until) = conn.throttled_until {
+        session.note_activity(now);
+        if now >= until {
+            conn.throttled_until = None;
+            conn.partial_since = None;
+            resume.push(id);
+        }
+        return;
+    }
+    if conn.read_paused {
+        conn.partial_since = None;
+        return;
+    }
+    if let Some(since) = conn.partial_since {
+        if now.saturating_duration_since(since) >= limits.packet_timeout {
+            let why = "packet not completed within limits.packet_timeout";
+            session.server_disconnect(ReasonCode::KEEP_ALIVE_TIMEOUT, Some(why), &mut conn.out);
+        }
     }
 }

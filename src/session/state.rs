@@ -770,6 +770,14 @@ impl Session {
         }
     }
 
+    /// The client is active although no packet reached the session (its input is held back by
+    /// the broker, e.g. a publish throttle), so keep-alive must not count this time against it.
+    pub fn note_activity(&mut self, now: Instant) {
+        if let Some(link) = self.link.as_mut() {
+            link.last_rx = now;
+        }
+    }
+
     /// Whether an offline session has outlived its expiry interval.
     pub fn is_expired(&self, now: Instant) -> bool {
         match (self.link.is_some(), self.detached_at) {

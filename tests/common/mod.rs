@@ -7,6 +7,8 @@
 //! Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod scene;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::mpsc;
