@@ -207,3 +207,65 @@ def test_max_connections_refuses_extra_sockets_and_frees_slots(broker_factory, c
             break
         time.sleep(0.1)
     assert reply == bytes([0x20, 0x02, 0x00, 0x00])
+
+
+# ---- [limits] ----
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_max_subscriptions_per_client_from_config(broker_factory, connect, version):
+    b = broker_factory("[limits]\nmax_subscriptions_per_client = 2\n")
+    c = connect(b, version)
+    assert c.subscribe([("q/1", 0), ("q/2", 0)]) == [0, 0]
+    quota = 0x97 if version == V5 else 0x80
+    assert c.subscribe([("q/3", 0), ("q/1", 1)]) == [quota, 1]  # q/1 again does not count
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_max_topic_length_from_config(broker_factory, connect, version):
+    b = broker_factory("[limits]\nmax_topic_length = 10\n")
+    c = connect(b, version)
+    invalid = 0x8F if version == V5 else 0x80
+    assert c.subscribe([("a" * 11, 0), ("a" * 10, 0)]) == [invalid, 0]
+    c.publish("b" * 11, b"x", qos=1, wait=False)
+    reason = c.wait_disconnected()
+    if version == V5:
+        assert reason == 0x90, f"expected Topic Name invalid (0x90), got {reason:#04x}"
+
+
+def test_v5_too_many_user_properties_disconnects_0x97(broker_factory, connect):
+    b = broker_factory("[limits]\nmax_user_properties = 3\n")
+    c = connect(b, V5)
+    p = props(PacketTypes.PUBLISH)
+    p.UserProperty = [("k", str(i)) for i in range(4)]
+    c.publish("props/t", b"x", qos=1, properties=p, wait=False)
+    assert c.wait_disconnected() == 0x97
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_publish_rate_throttles_without_loss(broker_factory, connect, version):
+    b = broker_factory("[limits]\npublish_rate = 20\n")
+    sub = connect(b, version)
+    assert sub.subscribe("rate/t", 1) == [1]
+    pub = connect(b, version)
+    start = time.monotonic()
+    infos = [pub.paho.publish("rate/t", f"m{i}".encode(), qos=1) for i in range(40)]
+    got = sub.expect(40, timeout=10)
+    took = time.monotonic() - start
+    assert [m.payload for m in got] == [f"m{i}".encode() for i in range(40)]
+    assert all(i.rc == 0 for i in infos)
+    assert took >= 0.8, f"40 messages at 20/s (burst 20) arrived in {took:.2f} s"
+
+
+def test_retained_store_full_still_delivers(broker_factory, connect):
+    b = broker_factory("[limits]\nmax_retained_messages = 1\n")
+    live = connect(b, V5)
+    assert live.subscribe("ret/#", 1) == [1]
+    pub = connect(b, V5)
+    assert pub.publish("ret/1", b"kept", qos=1, retain=True) == 0
+    assert pub.publish("ret/2", b"not kept", qos=1, retain=True) == 0
+    assert [m.payload for m in live.expect(2)] == [b"kept", b"not kept"]
+    late = connect(b, V5)
+    assert late.subscribe("ret/#", 1) == [1]
+    assert [(m.topic, m.payload) for m in late.expect(1)] == [("ret/1", b"kept")]
+    late.expect_none()
