@@ -44,7 +44,7 @@
 //! | second CONNECT | `server_packets_and_second_connect_from_many_clients`; `mqtt_connect::mqtt_3_1_0_2_second_connect_v5_gets_disconnect_0x82` | 0x82 |
 //! | QoS 2 ids never completed | `repeated_qos2_id_never_released_holds_one_slot`; `mqtt_malformed::mqtt_3_3_4_9_v5_more_unreleased_qos2_than_receive_maximum` | 0x93 |
 //! | `$share/ab`, `$share//x` | `invalid_share_names_flood`; `mqtt_shared::invalid_share_names_are_refused` | SUBACK 0x8F |
-//! | takeover storm + subscribe churn | `client_id_takeover_storm_with_subscribe_churn` | 0x8E to the replaced |
+//! | takeover storm + subscribe churn | `client_id_takeover_storm_with_subscribe_churn`, `concurrent_takeover_race_with_subscribe_churn` | 0x8E to the replaced |
 //!
 //! Owns: nothing but tests. Must not touch: the broker beyond its public API.
 
@@ -54,7 +54,9 @@ use std::time::{Duration, Instant};
 
 use common::scene::*;
 use common::*;
-use picomq::protocol::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
+use picomq::protocol::{
+    Packet, Properties, ProtocolVersion, QoS, ReasonCode, Subscribe, Unsubscribe,
+};
 
 const V311: ProtocolVersion = ProtocolVersion::V311;
 const V5: ProtocolVersion = ProtocolVersion::V5;
@@ -508,6 +510,89 @@ fn client_id_takeover_storm_with_subscribe_churn() {
                 assert_publish(&got, "churn/49", b"kept", QoS::AtLeastOnce);
                 last.expect_nothing(QUIET);
             });
+            scene.assert_others_unaffected();
+        });
+    });
+}
+
+/// One racer connection: CONNECT with a persistent session, SUBSCRIBE `filter`, UNSUBSCRIBE
+/// `previous`, then read until the SUBACK, a close, or a short while. Another racer may take the
+/// session over at any point, so every send may fail and only the packets that may legally come
+/// are accepted.
+fn race_once(addr: std::net::SocketAddr, v: ProtocolVersion, filter: String, previous: String) {
+    let mut connect = connect_packet(v, "racer", false, 60);
+    if v.is_v5() {
+        connect.properties.session_expiry_interval = Some(60);
+    }
+    let mut c = Client::tcp(addr, v);
+    let sub = Subscribe {
+        packet_id: 1,
+        filters: vec![(filter, sub_opts(QoS::AtLeastOnce))],
+        properties: Properties::default(),
+    };
+    let unsub = Unsubscribe {
+        packet_id: 2,
+        filters: vec![previous],
+        properties: Properties::default(),
+    };
+    let mut bytes = encode(&Packet::Connect(Box::new(connect)), v);
+    bytes.extend_from_slice(&encode(&Packet::Subscribe(sub), v));
+    bytes.extend_from_slice(&encode(&Packet::Unsubscribe(unsub), v));
+    if c.try_send_raw(&bytes).is_err() {
+        return;
+    }
+    for _ in 0..5 {
+        match c.recv(Duration::from_millis(200)) {
+            Recv::Packet(Packet::ConnAck(a)) => assert_eq!(a.reason, ReasonCode::SUCCESS),
+            Recv::Packet(Packet::SubAck(_)) => {}
+            Recv::Packet(Packet::UnsubAck(_)) => return,
+            Recv::Packet(Packet::Disconnect(d)) => {
+                assert_eq!(d.reason, ReasonCode::SESSION_TAKEN_OVER);
+            }
+            Recv::Packet(other) => panic!("racer got {other:?}"),
+            Recv::Closed | Recv::Timeout => return,
+        }
+    }
+}
+
+#[test]
+fn concurrent_takeover_race_with_subscribe_churn() {
+    with_deadline(Duration::from_secs(60), || {
+        both(|v| {
+            let scene = Scene::new(v, |c| c.mqtt.limits.max_subscriptions_per_client = 50);
+            let addr = scene.addr();
+            assert_memory_bounded(MEMORY_BOUND_MIB, || {
+                // Four threads, 25 connections each, all with one client id, each connection
+                // adding a filter and dropping its previous one while the others take over.
+                let racers: Vec<_> = (0..4)
+                    .map(|t| {
+                        std::thread::spawn(move || {
+                            for i in 0..25 {
+                                let prev = format!("race/{t}/{}", i.max(1) - 1);
+                                race_once(addr, v, format!("race/{t}/{i}"), prev);
+                            }
+                        })
+                    })
+                    .collect();
+                for r in racers {
+                    r.join().expect("racer thread");
+                }
+            });
+            // The id still works, and a clean start empties the session whatever the race left.
+            let (mut c, ack) = Client::handshake(addr, connect_packet(v, "racer", true, 60));
+            assert_eq!(ack.reason, ReasonCode::SUCCESS);
+            assert!(!ack.session_present);
+            let mut p = scene.client("race-pub");
+            p.publish("race/0/24", b"stale", QoS::AtLeastOnce, false, 1);
+            c.expect_nothing(QUIET);
+            c.sub_ok(1, "race/final", QoS::AtLeastOnce);
+            p.publish("race/final", b"fresh", QoS::AtLeastOnce, false, 2);
+            assert_publish(
+                &c.expect_publish_acked(),
+                "race/final",
+                b"fresh",
+                QoS::AtLeastOnce,
+            );
             scene.assert_others_unaffected();
         });
     });
