@@ -52,9 +52,11 @@ impl Message {
         self.expires_at.is_some_and(|t| now >= t)
     }
 
-    /// Payload bytes plus topic bytes, the figure counted against per-client queue limits.
+    /// Topic, payload and message-property bytes (see [`Properties::message_bytes`]), the figure
+    /// counted against per-client queue limits and the retained store's byte limit, so a message
+    /// with a small payload and many user properties is not counted as small.
     pub fn cost(&self) -> usize {
-        self.payload.len() + self.topic.len()
+        self.payload.len() + self.topic.len() + self.properties.message_bytes()
     }
 }
 
@@ -108,5 +110,30 @@ impl Message {
             expires_at: m.expires_at,
             origin: m.origin,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_counts_topic_payload_and_message_properties() {
+        let mut m = Message {
+            topic: "a/b".into(),
+            payload: Bytes::from_static(b"12345"),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties::default(),
+            expires_at: None,
+            origin: None,
+        };
+        assert_eq!(m.cost(), 8);
+        m.properties.correlation_data = Some(Bytes::from_static(b"cd"));
+        m.properties.content_type = Some("text".into());
+        assert_eq!(m.cost(), 14);
+        // Each user property also counts its in-memory overhead, so 1,000 empty ones are not free.
+        m.properties.user_properties = vec![(String::new(), String::new()); 1000];
+        assert!(m.cost() >= 14 + 1000 * 2 * std::mem::size_of::<String>());
     }
 }

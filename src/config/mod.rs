@@ -119,7 +119,7 @@ pub struct MqttConfig {
     pub receive_maximum: u16,
     /// Most messages queued for one client (offline, or beyond the inflight window).
     pub max_queued_messages: usize,
-    /// Most payload bytes queued for one client.
+    /// Most bytes (topic, payload and message properties) queued for one client.
     pub max_queued_bytes: usize,
     /// Cap on the session expiry interval a v5 client may ask for, in seconds.
     pub max_session_expiry: u32,
@@ -155,7 +155,7 @@ pub struct LimitsConfig {
     pub max_subscriptions_per_client: usize,
     /// Most retained messages the broker stores (all shards together).
     pub max_retained_messages: usize,
-    /// Most bytes (topic + payload) of retained messages the broker stores.
+    /// Most bytes (topic, payload and message properties) of retained messages the broker stores.
     pub max_retained_bytes: usize,
     /// Most User Properties in one MQTT 5 packet (CONNECT and will counted separately).
     pub max_user_properties: usize,

@@ -109,4 +109,23 @@ impl Properties {
     pub fn is_empty(&self) -> bool {
         *self == Properties::default()
     }
+
+    /// Memory the variable-length values of a message take (content type, response topic,
+    /// correlation data, user properties): what storing the message costs beyond its topic and
+    /// payload, counted against queue and retained-store limits. A user property is counted with
+    /// its two `String` headers and two small heap blocks, so thousands of tiny properties are not
+    /// counted as a few bytes. No allocation; one pass over the user properties.
+    pub fn message_bytes(&self) -> usize {
+        const USER_PROPERTY_OVERHEAD: usize = 2 * std::mem::size_of::<String>() + 2 * 16;
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let user: usize = self
+            .user_properties
+            .iter()
+            .map(|(k, v)| USER_PROPERTY_OVERHEAD + k.len() + v.len())
+            .sum();
+        text(&self.content_type)
+            + text(&self.response_topic)
+            + self.correlation_data.as_ref().map_or(0, |d| d.len())
+            + user
+    }
 }

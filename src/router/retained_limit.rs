@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 /// How often a shard may log that it refused to store retained messages.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// Room left for retained messages across all shards. Cost of a message is its topic plus its
-/// payload in bytes ([`crate::message::Message::cost`]).
+/// Room left for retained messages across all shards. Cost of a message is its topic, payload and
+/// message-property bytes ([`crate::message::Message::cost`]).
 #[derive(Debug)]
 pub struct RetainedBudget {
     max_count: usize,
