@@ -14,7 +14,11 @@ use crate::protocol::topic::{
 use crate::protocol::{DecodeError, ReasonCode};
 
 /// A PUBLISH or will topic name: valid syntax, at most `max_topic_levels` levels and at most
-/// `max_topic_length` bytes. Every failure is Topic Name invalid (0x90).
+/// `max_topic_length` bytes. Every failure is Topic Name invalid (0x90), which MQTT 5.0 defines
+/// for DISCONNECT and CONNACK as "the Topic Name is correctly formed but is not accepted by this
+/// Server": exactly a name over a configured limit. The session answers it with DISCONNECT rather
+/// than a PUBACK 0x90 because a QoS 0 PUBLISH has no acknowledgement to carry the code, and one
+/// answer for every QoS is easier to diagnose than a silent drop.
 pub fn check_topic_name(topic: &str, cfg: &MqttConfig) -> Result<(), DecodeError> {
     if topic.len() > cfg.limits.max_topic_length {
         return Err(DecodeError::new(
@@ -25,8 +29,9 @@ pub fn check_topic_name(topic: &str, cfg: &MqttConfig) -> Result<(), DecodeError
     validate_topic_name(topic, cfg.max_topic_levels)
 }
 
-/// Why one SUBSCRIBE filter is refused, if it is: its syntax or length, or a feature switched off
-/// in config.
+/// Why one SUBSCRIBE filter is refused, if it is: its syntax or length (Topic Filter invalid,
+/// 0x8F: "correctly formed, but not accepted by this Server"), or a feature switched off in
+/// config. 3.1.1 clients see every refusal as 0x80 (the encoder maps it).
 pub fn refuse_filter(filter: &str, id: Option<u32>, cfg: &MqttConfig) -> Result<(), ReasonCode> {
     if filter.len() > cfg.limits.max_topic_length {
         return Err(ReasonCode::TOPIC_FILTER_INVALID);

@@ -557,7 +557,8 @@ impl Session {
             if self.subscriptions.len() >= quota
                 && !self.subscriptions.contains_key(filter.as_str())
             {
-                // A filter already held is replaced and does not count twice.
+                // Quota exceeded (0x97): "an implementation or administrative imposed limit has
+                // been exceeded". A filter already held is replaced and does not count twice.
                 reasons.push(ReasonCode::QUOTA_EXCEEDED);
                 continue;
             }
