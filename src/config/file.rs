@@ -1,7 +1,7 @@
 //! The TOML config file as written on disk, and its validation into the typed [`Config`].
 //!
 //! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, `[limits]` (in
-//! `limits.rs`), `[auth]`, all keys optional,
+//! `limits.rs`), `[redirect]` (in `redirect.rs`), `[auth]`, all keys optional,
 //! unknown keys rejected), the range checks of every setting, and [`ConfigError`] with its
 //! `file:line: key: message` form. Every value is read as a [`Spanned`] so an error can name the line
 //! it came from. Must not touch: the command line (`cli.rs`), unit syntax (`units.rs`), sockets or
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod limits;
+mod redirect;
 
 use super::units::{DurationOrNever, HumanDuration, HumanSize};
 use super::{resolve_thread_count, Config, ListenerConfig, SharedStrategy};
@@ -161,6 +162,7 @@ struct FileConfig {
     listener: Field<Vec<Spanned<ListenerSection>>>,
     mqtt: MqttSection,
     limits: limits::LimitsSection,
+    redirect: redirect::RedirectSection,
     auth: AuthSection,
 }
 
@@ -386,6 +388,7 @@ impl Reader<'_> {
 
         self.mqtt(&file.mqtt, &mut config)?;
         self.limits(&file.limits, &mut config.mqtt.limits)?;
+        self.redirect(&file.redirect, &mut config.mqtt.redirect)?;
         self.auth(&file.auth, &mut config)?;
         Ok(config)
     }

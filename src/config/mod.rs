@@ -10,9 +10,10 @@ pub mod units;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::protocol::QoS;
+use crate::protocol::{QoS, ReasonCode};
 
 pub use file::ConfigError;
 
@@ -144,6 +145,56 @@ pub struct MqttConfig {
     pub response_information: String,
     /// Resource limits against greedy or hostile clients (`[limits]` in the file).
     pub limits: LimitsConfig,
+    /// MQTT 5 server redirection (`[redirect]` in the file).
+    pub redirect: RedirectConfig,
+}
+
+/// MQTT 5 server redirection: where to send clients, and when. 3.1.1 has no way to name another
+/// server, so it only sees the refusal (CONNACK 3, server unavailable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedirectConfig {
+    /// The Server Reference sent with the redirect reason ("host:port", or several separated by
+    /// spaces); `None` = no redirection.
+    pub server_reference: Option<Arc<str>>,
+    /// `USE_ANOTHER_SERVER` (0x9C, temporary) or `SERVER_MOVED` (0x9D, permanent).
+    pub reason: ReasonCode,
+    /// Refuse every CONNECT (a retired or drained broker): with `reason` + the reference, or
+    /// with 0x88 Server unavailable when there is no reference.
+    pub refuse_connections: bool,
+    /// On shutdown, disconnect MQTT 5 clients with `reason` + the reference instead of 0x8B, so
+    /// they move to the other server rather than wait for this one.
+    pub on_shutdown: bool,
+}
+
+impl Default for RedirectConfig {
+    fn default() -> Self {
+        RedirectConfig {
+            server_reference: None,
+            reason: ReasonCode::USE_ANOTHER_SERVER,
+            refuse_connections: false,
+            on_shutdown: true,
+        }
+    }
+}
+
+impl RedirectConfig {
+    /// The reason and reference to disconnect with at shutdown, when configured.
+    pub fn at_shutdown(&self) -> Option<(ReasonCode, &str)> {
+        let reference = self.server_reference.as_deref()?;
+        self.on_shutdown.then_some((self.reason, reference))
+    }
+
+    /// The reason to refuse every CONNECT with, when configured (the reference, if any, goes
+    /// with it).
+    pub fn at_connect(&self) -> Option<ReasonCode> {
+        if !self.refuse_connections {
+            return None;
+        }
+        Some(match self.server_reference {
+            Some(_) => self.reason,
+            None => ReasonCode::SERVER_UNAVAILABLE,
+        })
+    }
 }
 
 /// Resource limits against greedy or hostile clients, read from `[limits]`.
@@ -234,6 +285,7 @@ impl Default for MqttConfig {
             shared_strategy: SharedStrategy::RoundRobin,
             response_information: String::new(),
             limits: LimitsConfig::default(),
+            redirect: RedirectConfig::default(),
         }
     }
 }

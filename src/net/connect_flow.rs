@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::message::SessionRef;
 use crate::protocol::Connect;
-use crate::session::connect::{admit, write_refusal, Admitted};
+use crate::session::connect::{admit, write_refusal, write_refusal_to, Admitted};
 use crate::session::{LinkLoss, Session};
 
 use super::conn::Phase;
@@ -42,7 +42,9 @@ impl IoThread {
                 );
                 if let Some(conn) = self.conns.get_mut(id) {
                     if refusal.send_connack {
-                        write_refusal(connect.protocol, refusal.reason, &mut conn.out.wire);
+                        let reference = shared.cfg.mqtt.redirect.server_reference.as_deref();
+                        let out = &mut conn.out.wire;
+                        write_refusal_to(connect.protocol, refusal.reason, reference, out);
                     }
                 }
                 return self.close_after_flush(id);

@@ -712,6 +712,22 @@ impl IoThread {
 
     fn shutdown(&mut self) {
         let ids: Vec<usize> = self.conns.iter().map(|(id, _)| id).collect();
+        let cfg = self.shared.cfg.clone();
+        if let Some((reason, reference)) = cfg.mqtt.redirect.at_shutdown() {
+            for &id in &ids {
+                let Some(conn) = self.conns.get_mut(id) else {
+                    continue;
+                };
+                let Phase::Attached { slot } = conn.phase else {
+                    continue;
+                };
+                if let Some(s) = self.sessions.get_mut(slot as usize) {
+                    let why = Some("server shutting down, use the referenced server");
+                    s.session
+                        .server_disconnect_to(reason, why, Some(reference), &mut conn.out);
+                }
+            }
+        }
         for id in ids {
             self.close(id, Some(LinkLoss::Shutdown));
         }

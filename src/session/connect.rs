@@ -43,6 +43,11 @@ pub fn admit(
             send_connack: true,
         })
     };
+    if let Some(reason) = cfg.redirect.at_connect() {
+        // A drained or retired broker: MQTT 5 clients are pointed elsewhere by write_refusal_to
+        // when a reference is configured; 3.1.1 clients just see "server unavailable".
+        return refuse(reason);
+    }
     let id_len = connect.client_id.chars().count();
     if connect.protocol == ProtocolVersion::V31 && (id_len == 0 || id_len > V31_MAX_CLIENT_ID) {
         return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
@@ -99,12 +104,31 @@ pub fn admit(
 /// Writes the CONNACK that refuses a client (the caller closes the connection after flushing).
 /// [MQTT-3.2.2-6] session present must be 0 with a non-zero return code.
 pub fn write_refusal(version: ProtocolVersion, reason: ReasonCode, out: &mut OutBuf) {
-    let ack = ConnAck {
+    write_refusal_to(version, reason, None, out);
+}
+
+/// [`write_refusal`] with a Server Reference for MQTT 5 clients: sent only with the redirect
+/// reasons 0x9C / 0x9D, the only ones it belongs with (MQTT 5.0 section 4.11).
+pub fn write_refusal_to(
+    version: ProtocolVersion,
+    reason: ReasonCode,
+    server_reference: Option<&str>,
+    out: &mut OutBuf,
+) {
+    let mut ack = ConnAck {
         session_present: false,
         reason,
         properties: Properties::default(),
     };
+    if version.is_v5() && is_redirect(reason) {
+        ack.properties.server_reference = server_reference.map(str::to_owned);
+    }
     out.packet(&Packet::ConnAck(ack), version);
+}
+
+/// True for the two reasons that send a client to another server.
+pub fn is_redirect(reason: ReasonCode) -> bool {
+    reason == ReasonCode::USE_ANOTHER_SERVER || reason == ReasonCode::SERVER_MOVED
 }
 
 /// Reads the protocol level byte of a CONNECT at the front of `buf` without decoding it, so a
@@ -238,6 +262,30 @@ mod tests {
         let mut c = connect(ProtocolVersion::V5, "c", true);
         c.properties.authentication_method = Some("KERBEROS".into());
         assert_eq!(reason(&c), Some(ReasonCode::BAD_AUTHENTICATION_METHOD));
+    }
+
+    #[test]
+    fn redirect_refusal_carries_the_server_reference_only_in_v5() {
+        let mut cfg = MqttConfig::default();
+        cfg.redirect.refuse_connections = true;
+        cfg.redirect.server_reference = Some("other:1883".into());
+        let c = connect(ProtocolVersion::V5, "c", true);
+        let r = admit(&c, &cfg, || "x".into()).unwrap_err().reason;
+        assert_eq!(r, ReasonCode::USE_ANOTHER_SERVER);
+        let mut out = OutBuf::new();
+        write_refusal_to(ProtocolVersion::V5, r, Some("other:1883"), &mut out);
+        // CONNACK, flags 0, reason 0x9C, properties: Server Reference (0x1C) "other:1883".
+        let mut want = vec![0x20, 16, 0, 0x9C, 13, 0x1C, 0, 10];
+        want.extend_from_slice(b"other:1883");
+        assert_eq!(&out.take_all()[..], &want[..]);
+        let mut out = OutBuf::new();
+        write_refusal_to(ProtocolVersion::V311, r, Some("other:1883"), &mut out);
+        assert_eq!(&out.take_all()[..], &[0x20, 2, 0, 3]);
+        // Never with a reason that is not a redirect.
+        let mut out = OutBuf::new();
+        let other = ReasonCode::NOT_AUTHORIZED;
+        write_refusal_to(ProtocolVersion::V5, other, Some("other:1883"), &mut out);
+        assert_eq!(&out.take_all()[..], &[0x20, 3, 0, 0x87, 0]);
     }
 
     #[test]

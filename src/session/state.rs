@@ -321,6 +321,18 @@ impl Session {
     /// when the client asked for no problem information or when it would make the packet larger
     /// than the client's Maximum Packet Size [MQTT-3.1.2-24].
     pub fn server_disconnect(&mut self, reason: ReasonCode, why: Option<&str>, out: &mut Output) {
+        self.server_disconnect_to(reason, why, None, out);
+    }
+
+    /// [`Session::server_disconnect`] that may also name another server (MQTT 5 Server
+    /// Reference), which is only sent with the redirect reasons 0x9C / 0x9D.
+    pub fn server_disconnect_to(
+        &mut self,
+        reason: ReasonCode,
+        why: Option<&str>,
+        server_reference: Option<&str>,
+        out: &mut Output,
+    ) {
         let Some(link) = self.link.as_mut() else {
             return;
         };
@@ -333,15 +345,24 @@ impl Session {
                 reason,
                 properties: Properties::default(),
             };
+            if super::connect::is_redirect(reason) {
+                d.properties.server_reference = server_reference.map(str::to_owned);
+            }
             if link.problem_info {
                 d.properties.reason_string = why.map(str::to_owned);
             }
             let mut packet = Packet::Disconnect(d);
             if encoded_len(&packet, link.version) > link.peer.max_packet as usize {
-                packet = Packet::Disconnect(Disconnect {
-                    reason,
-                    properties: Properties::default(),
-                });
+                // Too big for the client: the reason string goes first, the reference last.
+                if let Packet::Disconnect(d) = &mut packet {
+                    d.properties.reason_string = None;
+                    if encoded_len(&packet, link.version) > link.peer.max_packet as usize {
+                        packet = Packet::Disconnect(Disconnect {
+                            reason,
+                            properties: Properties::default(),
+                        });
+                    }
+                }
             }
             out.wire.packet(&packet, link.version);
         }
@@ -683,14 +704,16 @@ impl Session {
         let Some(link) = self.link.take() else {
             return self.expiry == 0;
         };
-        if loss == Some(LinkLoss::TakenOver) && link.version.is_v5() {
+        // A DISCONNECT already sent (a violation, a redirect at shutdown) is the last packet.
+        let may_send = link.version.is_v5() && !link.closing;
+        if loss == Some(LinkLoss::TakenOver) && may_send {
             let d = Disconnect {
                 reason: ReasonCode::SESSION_TAKEN_OVER,
                 properties: Properties::default(),
             };
             out.wire.packet(&Packet::Disconnect(d), link.version);
         }
-        if loss == Some(LinkLoss::Shutdown) && link.version.is_v5() {
+        if loss == Some(LinkLoss::Shutdown) && may_send {
             let d = Disconnect {
                 reason: ReasonCode::SERVER_SHUTTING_DOWN,
                 properties: Properties::default(),
