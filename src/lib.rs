@@ -8,6 +8,7 @@
 //!   store) with a thin thread loop around it, fed over crossbeam channels.
 //! - [`net`]: mio event-loop threads that own sockets and drive sessions.
 //! - [`config`]: TOML file + command line, validated once into an immutable [`config::Config`].
+//! - [`sys`]: the `$SYS/broker/...` status topics (sans-IO; gathered and routed by `net`).
 //!
 //! # Threads
 //! - `picomq-io-N` (one per core by default): each runs a mio `Poll`, owns its connections and the
@@ -28,3 +29,4 @@ pub mod net;
 pub mod protocol;
 pub mod router;
 pub mod session;
+pub mod sys;

@@ -205,6 +205,7 @@ fn other_value(dotted: &str) -> Option<String> {
         "redirect.kind" => "\"permanent\"".into(),
         "redirect.refuse_connections" => "true".into(),
         "redirect.on_shutdown" => "false".into(),
+        "sys.interval" => "\"0s\"".into(),
         "auth.password_file" => "\"/etc/picomq/passwd\"".into(),
         "auth.acl_file" => "\"/etc/picomq/acl\"".into(),
         "auth.allow_anonymous" => "false".into(),

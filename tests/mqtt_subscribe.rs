@@ -234,24 +234,26 @@ fn mqtt_3_8_4_3_resubscribe_replaces_and_resends_retained_v5() {
 #[test]
 fn mqtt_4_7_2_1_sys_topics_not_matched_by_leading_wildcards() {
     with_deadline(Duration::from_secs(20), || {
+        // Clients may not publish under `$SYS/` (only the broker does, see sys_topics.rs), so a
+        // client-published `$` topic stands in for it here.
         let b = TestBroker::start();
         let mut wild = Client::connect(b.addr, V311, "wild");
         wild.subscribe(1, &[("#", QoS::AtLeastOnce), ("+/x", QoS::AtLeastOnce)]);
         let mut sys = Client::connect(b.addr, V311, "sys");
-        sys.sub_ok(1, "$SYS/#", QoS::AtLeastOnce);
+        sys.sub_ok(1, "$dev/#", QoS::AtLeastOnce);
         let mut plus = Client::connect(b.addr, V311, "sysplus");
-        plus.sub_ok(1, "$SYS/+", QoS::AtLeastOnce);
+        plus.sub_ok(1, "$dev/+", QoS::AtLeastOnce);
         let mut p = Client::connect(b.addr, V311, "sys-pub");
-        p.publish("$SYS/x", b"internal", QoS::AtLeastOnce, false, 1);
+        p.publish("$dev/x", b"internal", QoS::AtLeastOnce, false, 1);
         assert_publish(
             &sys.expect_publish_acked(),
-            "$SYS/x",
+            "$dev/x",
             b"internal",
             QoS::AtLeastOnce,
         );
         assert_publish(
             &plus.expect_publish_acked(),
-            "$SYS/x",
+            "$dev/x",
             b"internal",
             QoS::AtLeastOnce,
         );
@@ -410,7 +412,8 @@ fn mqtt_3_3_1_12_v5_retain_as_published_and_retain_handling() {
     });
 }
 
-/// Topics used by the matching test: the examples of MQTT 3.1.1 / 5.0 section 4.7.
+/// Topics used by the matching test: the examples of MQTT 3.1.1 / 5.0 section 4.7 (`$dev` in
+/// place of `$SYS`, which clients may not publish to).
 const MATCH_TOPICS: [&str; 9] = [
     "sport",
     "sport/tennis/player1",
@@ -419,8 +422,8 @@ const MATCH_TOPICS: [&str; 9] = [
     "sport/",
     "/finance",
     "a//b",
-    "$SYS/monitor/Clients",
-    "$SYS",
+    "$dev/monitor/Clients",
+    "$dev",
 ];
 
 /// Filter -> the topics of [`MATCH_TOPICS`] it matches, by the specification's rules.
@@ -457,8 +460,8 @@ fn match_table() -> Vec<(&'static str, Vec<&'static str>)> {
                 "sport/tennis/player1/score/wimbledon",
             ],
         ),
-        ("$SYS/#", vec!["$SYS/monitor/Clients", "$SYS"]),
-        ("$SYS/monitor/+", vec!["$SYS/monitor/Clients"]),
+        ("$dev/#", vec!["$dev/monitor/Clients", "$dev"]),
+        ("$dev/monitor/+", vec!["$dev/monitor/Clients"]),
         ("+/monitor/Clients", vec![]),
         (
             "#",

@@ -1,7 +1,7 @@
 //! The TOML config file as written on disk, and its validation into the typed [`Config`].
 //!
 //! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, `[limits]` (in
-//! `limits.rs`), `[redirect]` (in `redirect.rs`), `[auth]`, all keys optional,
+//! `limits.rs`), `[redirect]` (in `redirect.rs`), `[sys]` (in `sys.rs`), `[auth]`, all keys optional,
 //! unknown keys rejected), the range checks of every setting, and [`ConfigError`] with its
 //! `file:line: key: message` form. Every value is read as a [`Spanned`] so an error can name the line
 //! it came from. Must not touch: the command line (`cli.rs`), unit syntax (`units.rs`), sockets or
@@ -19,6 +19,7 @@ use toml::Spanned;
 
 mod limits;
 mod redirect;
+mod sys;
 
 use super::units::{DurationOrNever, HumanDuration, HumanSize};
 use super::{resolve_thread_count, Config, ListenerConfig, SharedStrategy};
@@ -163,6 +164,7 @@ struct FileConfig {
     mqtt: MqttSection,
     limits: limits::LimitsSection,
     redirect: redirect::RedirectSection,
+    sys: sys::SysSection,
     auth: AuthSection,
 }
 
@@ -389,6 +391,7 @@ impl Reader<'_> {
         self.mqtt(&file.mqtt, &mut config)?;
         self.limits(&file.limits, &mut config.mqtt.limits)?;
         self.redirect(&file.redirect, &mut config.mqtt.redirect)?;
+        self.sys(&file.sys, &mut config.sys)?;
         self.auth(&file.auth, &mut config)?;
         Ok(config)
     }

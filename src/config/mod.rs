@@ -34,6 +34,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// Password file, ACL file and anonymous access (`[auth]`), read by [`crate::auth`].
     pub auth: AuthConfig,
+    /// `$SYS` broker status topics (`[sys]`).
+    pub sys: SysConfig,
 }
 
 impl Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             max_connections: 10_000,
             mqtt: MqttConfig::default(),
             auth: AuthConfig::default(),
+            sys: SysConfig::default(),
         }
     }
 }
@@ -312,6 +315,23 @@ impl Default for AuthConfig {
             password_file: None,
             acl_file: None,
             allow_anonymous: true,
+        }
+    }
+}
+
+/// `$SYS/broker/...` status topics, as Mosquitto publishes them (`[sys]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysConfig {
+    /// How often the topics are refreshed; `None` = never published (Mosquitto's
+    /// `sys_interval 0`).
+    pub interval: Option<Duration>,
+}
+
+impl Default for SysConfig {
+    /// Every 10 seconds, Mosquitto's default `sys_interval`.
+    fn default() -> Self {
+        SysConfig {
+            interval: Some(Duration::from_secs(10)),
         }
     }
 }

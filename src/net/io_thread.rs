@@ -28,6 +28,7 @@ use super::conn::{Conn, Phase, ReadState};
 use super::router_batch::RouterBatch;
 use super::shared::{Control, Shared};
 use super::slab::Slab;
+use super::sys_stats::{flush_counted, IoStats};
 
 /// Token of the thread's waker; connection tokens are slab indexes below it.
 pub const WAKER: Token = Token(usize::MAX);
@@ -86,6 +87,8 @@ pub struct IoThread {
     pub now: Instant,
     /// Generation of the password/ACL files the sessions' ACL views were built from.
     pub auth_generation: u64,
+    /// `$SYS` counters of this thread (`sys_stats.rs`).
+    pub stats: IoStats,
 }
 
 impl IoThread {
@@ -216,7 +219,9 @@ impl IoThread {
             // Over its publish rate: its bytes wait in the kernel until `tick` resumes it.
             return;
         }
+        let buffered = conn.rbuf.len();
         let state = conn.read_some(&mut self.scratch, max.saturating_add(8), short_read_ends);
+        self.stats.counters.bytes_received += conn.rbuf.len().saturating_sub(buffered) as u64;
         // Decode before acting on a close, so a DISCONNECT followed by FIN is honoured.
         self.decode_input(id);
         match state {
@@ -264,6 +269,7 @@ impl IoThread {
                 Ok(Some(packet)) => {
                     conn.partial_since = None;
                     let len = before - conn.rbuf.len();
+                    self.stats.packet_in(&packet);
                     if !matches!(packet, Packet::Publish(_)) || self.within_rate(id, len) {
                         self.on_packet(id, packet);
                     }
@@ -496,7 +502,7 @@ impl IoThread {
         conn.flush_queued = false;
         let mut rounds = 0;
         loop {
-            match conn.flush() {
+            match flush_counted(conn, &mut self.stats) {
                 Err(_) => return self.close(id, Some(LinkLoss::Network)),
                 Ok(false) => break,
                 Ok(true) => {}
@@ -570,7 +576,7 @@ impl IoThread {
             self.detach_session(slot, loss);
         }
         if let Some(mut conn) = self.conns.remove(id) {
-            let _ = conn.flush();
+            let _ = flush_counted(&mut conn, &mut self.stats);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
         }
@@ -613,6 +619,7 @@ impl IoThread {
             return;
         };
         let who = s.session.session_ref();
+        self.stats.session_ended(&s.session);
         let mut out = Output::default();
         s.session.on_end(Instant::now(), &mut out);
         for a in out.actions {
@@ -669,6 +676,7 @@ impl IoThread {
         self.more_input.extend(resume);
         self.tick_offline_sessions(now);
         self.refresh_acls();
+        self.sys_tick(now);
     }
 
     /// After an ACL reload, rebuilds every session's view of it; connections stay up.

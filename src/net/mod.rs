@@ -10,6 +10,7 @@ pub mod io_thread;
 pub mod router_batch;
 pub mod shared;
 pub mod slab;
+pub mod sys_stats;
 
 use std::io;
 use std::net::SocketAddr;
@@ -113,6 +114,11 @@ impl Broker {
             threads.push(t);
         }
         drop(mailboxes);
+        let sys = Arc::new(sys_stats::SysShared::new(
+            cfg.io_threads,
+            cfg.sys.interval,
+            budget.clone(),
+        ));
         let salt = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
@@ -143,6 +149,7 @@ impl Broker {
                 router_batch: router_batch::RouterBatch::new(shared.router.clone()),
                 now: std::time::Instant::now(),
                 auth_generation: auth.generation(),
+                stats: sys_stats::IoStats::new(i, sys.clone()),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))

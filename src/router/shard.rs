@@ -21,6 +21,7 @@ use crate::protocol::QoS;
 
 use crate::config::SharedStrategy;
 use crate::protocol::topic::split_shared;
+use crate::sys::is_sys_topic;
 
 use super::hash::FastHasher;
 use super::retained::RetainedStore;
@@ -203,6 +204,12 @@ impl Shard {
 
     /// Stores or clears a retained message within the budget (policy: `retained_limit.rs`).
     fn retain(&mut self, msg: &SharedMessage, now: Instant) {
+        if is_sys_topic(&msg.topic) {
+            // The broker's own status topics: a fixed, small set that clients cannot publish to,
+            // kept outside the budget so `max_retained_messages` stays the clients' to use.
+            self.retained.insert(&msg.topic, msg.clone());
+            return;
+        }
         if msg.payload.is_empty() {
             if let Some(old) = self.retained.remove(&msg.topic) {
                 self.budget.release(old.cost());

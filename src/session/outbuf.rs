@@ -25,6 +25,9 @@ pub struct OutBuf {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
+    /// Packets (and PUBLISH packets among them) appended since the last `take_counts`, for `$SYS`.
+    packets: u64,
+    publishes: u64,
 }
 
 impl OutBuf {
@@ -43,11 +46,20 @@ impl OutBuf {
         self.len == 0
     }
 
+    /// Packets and PUBLISH packets appended since the last call (the I/O thread's `$SYS` counts).
+    pub fn take_counts(&mut self) -> (u64, u64) {
+        let counts = (self.packets, self.publishes);
+        (self.packets, self.publishes) = (0, 0);
+        counts
+    }
+
     /// Appends one encoded control packet.
     pub fn packet(&mut self, packet: &Packet, version: ProtocolVersion) {
         let before = self.tail.len();
         encode_packet(packet, version, &mut self.tail);
         self.len += self.tail.len() - before;
+        self.packets += 1;
+        self.publishes += u64::from(matches!(packet, Packet::Publish(_)));
     }
 
     /// Appends a PUBLISH whose payload is shared: the header is encoded here, the payload is either
@@ -56,6 +68,8 @@ impl OutBuf {
         let before = self.tail.len();
         head.encode(payload.len(), version, &mut self.tail);
         self.len += self.tail.len() - before + payload.len();
+        self.packets += 1;
+        self.publishes += 1;
         if payload.len() < SHARE_THRESHOLD {
             self.tail.extend_from_slice(payload);
         } else {

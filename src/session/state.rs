@@ -7,6 +7,7 @@
 //! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
 
 use crate::router::hash::FastMap;
+use crate::sys::is_sys_topic;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -430,11 +431,12 @@ impl Session {
             );
         }
         let id = p.packet_id.unwrap_or(0);
-        if !self.acl.check(&p.topic, Access::Write) {
-            // Not authorized: dropped. v5 acknowledges with 0x87; 3.1.1 has no way to say no,
+        if !self.acl.check(&p.topic, Access::Write) || is_sys_topic(&p.topic) {
+            // Not authorized (by the ACL, or `$SYS/`, which only the broker publishes to, as with
+            // Mosquitto): dropped. v5 acknowledges with 0x87; 3.1.1 has no way to say no,
             // so the ack is the normal one (as Mosquitto does).
             log::debug!(
-                "client {}: publish to {:?} denied by ACL",
+                "client {}: publish to {:?} denied (ACL or $SYS)",
                 self.client_id,
                 p.topic
             );
@@ -739,9 +741,9 @@ impl Session {
     }
 
     fn publish_will(&self, will: LastWill, now: Instant, out: &mut Output) {
-        if !self.acl.check(&will.topic, Access::Write) {
+        if !self.acl.check(&will.topic, Access::Write) || is_sys_topic(&will.topic) {
             log::debug!(
-                "client {}: will to {:?} denied by ACL",
+                "client {}: will to {:?} denied (ACL or $SYS)",
                 self.client_id,
                 will.topic
             );

@@ -64,13 +64,16 @@ pub fn with_deadline(limit: Duration, body: impl FnOnce() + Send + 'static) {
 }
 
 /// The configuration every test starts from: an ephemeral loopback port, two I/O threads and two
-/// router shards (so cross-thread paths are exercised), quiet logs.
+/// router shards (so cross-thread paths are exercised), quiet logs, and no `$SYS` topics (so a
+/// test subscribed to `$SYS/#` or counting retained messages sees only its own; sys_topics.rs
+/// turns them on).
 pub fn test_config() -> Config {
     let mut cfg = Config::default();
     cfg.listeners[0].bind = "127.0.0.1:0".parse().expect("loopback address");
     cfg.io_threads = 2;
     cfg.router_shards = 2;
     cfg.log_level = log::LevelFilter::Warn;
+    cfg.sys.interval = None;
     cfg
 }
 

@@ -1,0 +1,185 @@
+//! Gathering the `$SYS` figures from the I/O threads and publishing them through the router.
+//!
+//! Owns: [`IoStats`] (one I/O thread's plain counters, bumped on its hot path with no atomics),
+//! [`SysShared`] (one `Mutex`'d sample per I/O thread, overwritten by its owner once per 250 ms
+//! tick, so no cache line bounces between threads per message and no 64-bit atomic is needed on
+//! 32-bit targets), and the refresh on I/O thread 0, which sums the samples every `[sys]
+//! interval` and routes the changed topics as retained QoS 0 messages, like any publish (so ACLs
+//! and the `$`-topic matching rules apply). Must not touch: what the figures mean or how they are
+//! named (`crate::sys`), sessions' state (read only), sockets beyond counting bytes.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::message::Message;
+use crate::protocol::{Packet, Properties, QoS};
+use crate::router::retained_limit::RetainedBudget;
+use crate::session::Session;
+use crate::sys::{Counters, Gauges, Status, SysTopics};
+
+use super::conn::Conn;
+use super::io_thread::IoThread;
+
+/// One I/O thread's figures as last folded on its tick.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sample {
+    counters: Counters,
+    gauges: Gauges,
+}
+
+/// What the I/O threads share for `$SYS`: one sample slot per thread and the start time.
+pub struct SysShared {
+    started: Instant,
+    interval: Option<Duration>,
+    slots: Vec<Mutex<Sample>>,
+    retained: Arc<RetainedBudget>,
+}
+
+impl SysShared {
+    /// Slots for `threads` I/O threads; `interval` of `None` publishes nothing.
+    pub fn new(
+        threads: usize,
+        interval: Option<Duration>,
+        retained: Arc<RetainedBudget>,
+    ) -> SysShared {
+        SysShared {
+            started: Instant::now(),
+            interval,
+            slots: (0..threads).map(|_| Mutex::default()).collect(),
+            retained,
+        }
+    }
+
+    /// The broker's figures: every thread's last sample, summed.
+    fn status(&self, now: Instant) -> Status {
+        let mut status = Status {
+            retained: self.retained.count() as u64,
+            uptime_secs: now.saturating_duration_since(self.started).as_secs(),
+            ..Status::default()
+        };
+        for slot in &self.slots {
+            let sample = *slot.lock();
+            status.counters.add(&sample.counters);
+            status.gauges.add(&sample.gauges);
+        }
+        status
+    }
+}
+
+/// When thread 0 refreshes the topics next, and what it published last.
+struct Refresh {
+    next: Instant,
+    topics: SysTopics,
+}
+
+/// One I/O thread's counters. Only that thread touches them; they reach [`SysShared`] on its tick.
+pub struct IoStats {
+    /// Counters bumped on the hot path (publish drops are summed from sessions on the tick).
+    pub counters: Counters,
+    /// Drops counted by sessions that have ended on this thread.
+    ended_dropped: u64,
+    index: usize,
+    shared: Arc<SysShared>,
+    refresh: Option<Refresh>,
+}
+
+impl IoStats {
+    /// Counters of I/O thread `index`; thread 0 also refreshes the topics.
+    pub fn new(index: usize, shared: Arc<SysShared>) -> IoStats {
+        let refresh = (index == 0 && shared.interval.is_some()).then(|| Refresh {
+            next: shared.started,
+            topics: SysTopics::new(),
+        });
+        IoStats {
+            counters: Counters::default(),
+            ended_dropped: 0,
+            index,
+            shared,
+            refresh,
+        }
+    }
+
+    /// Counts a packet decoded from a client.
+    pub fn packet_in(&mut self, packet: &Packet) {
+        self.counters.msgs_received += 1;
+        if matches!(packet, Packet::Publish(_)) {
+            self.counters.pub_received += 1;
+        }
+    }
+
+    /// Keeps the drop count of a session that is ending.
+    pub fn session_ended(&mut self, session: &Session) {
+        self.ended_dropped = self
+            .ended_dropped
+            .saturating_add(session.outbound().dropped);
+    }
+}
+
+/// Writes a connection's pending output like [`Conn::flush`], counting the bytes written and the
+/// packets queued since the last call.
+pub fn flush_counted(conn: &mut Conn, stats: &mut IoStats) -> io::Result<bool> {
+    let pending = conn.out.wire.len();
+    let result = conn.flush();
+    let c = &mut stats.counters;
+    c.bytes_sent += pending.saturating_sub(conn.out.wire.len()) as u64;
+    let (packets, publishes) = conn.out.wire.take_counts();
+    c.msgs_sent += packets;
+    c.pub_sent += publishes;
+    result
+}
+
+impl IoThread {
+    /// Runs on every tick: folds this thread's figures into its slot and, on thread 0 when the
+    /// interval is up, publishes the topics that changed.
+    pub(super) fn sys_tick(&mut self, now: Instant) {
+        if self.stats.shared.interval.is_none() {
+            return;
+        }
+        let mut gauges = Gauges::default();
+        let mut dropped = self.stats.ended_dropped;
+        for (_, s) in self.sessions.iter() {
+            if s.conn.is_some() {
+                gauges.connected += 1;
+            } else {
+                gauges.disconnected += 1;
+            }
+            let outbound = s.session.outbound();
+            gauges.subscriptions += s.session.filters().count() as u64;
+            gauges.queued += outbound.queued() as u64;
+            dropped = dropped.saturating_add(outbound.dropped);
+        }
+        let mut counters = self.stats.counters;
+        counters.pub_dropped = dropped;
+        *self.stats.shared.slots[self.stats.index].lock() = Sample { counters, gauges };
+        self.sys_refresh(now);
+    }
+
+    /// Thread 0: routes the changed topics as retained messages once the interval is up.
+    fn sys_refresh(&mut self, now: Instant) {
+        let (Some(refresh), Some(interval)) = (&mut self.stats.refresh, self.stats.shared.interval)
+        else {
+            return;
+        };
+        if now < refresh.next {
+            return;
+        }
+        refresh.next = now + interval;
+        let status = self.stats.shared.status(now);
+        let version = env!("CARGO_PKG_VERSION");
+        for (topic, payload) in refresh.topics.update(&status, version) {
+            self.router_batch.publish(Arc::new(Message {
+                topic: topic.into(),
+                payload: Bytes::from(payload),
+                qos: QoS::AtMostOnce,
+                retain: true,
+                properties: Properties::default(),
+                expires_at: None,
+                origin: None,
+            }));
+        }
+    }
+}
