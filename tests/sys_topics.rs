@@ -1,8 +1,8 @@
 //! `$SYS/broker/...` status topics over real loopback sockets: client counts follow connects and
 //! disconnects, `$SYS/#` gets the version at once (retained), `#` and `+/...` never see `$SYS`
 //! [MQTT-4.7.2-1], clients cannot publish under `$SYS/` (v5 PUBACK 0x87, nothing delivered or
-//! retained), the message and byte counters move after publishes, and a real `mosquitto_sub`
-//! reads the uptime.
+//! retained), the message and byte counters and load averages move after publishes, and a real
+//! `mosquitto_sub` reads the uptime.
 
 mod common;
 
@@ -194,6 +194,7 @@ fn sys_message_and_byte_counters_move_after_publishes() {
                 ("$SYS/broker/messages/+", QoS::AtMostOnce),
                 ("$SYS/broker/bytes/+", QoS::AtMostOnce),
                 ("$SYS/broker/subscriptions/count", QoS::AtMostOnce),
+                ("$SYS/broker/load/publish/received/+", QoS::AtMostOnce),
             ],
         );
         let mut seen = HashMap::new();
@@ -237,14 +238,18 @@ fn sys_message_and_byte_counters_move_after_publishes() {
         wait_for(&mut mon, &mut seen, "$SYS/broker/bytes/sent", SETTLE, |v| {
             number(v) >= N * 100
         });
-        // count/t plus the monitor's four filters.
-        wait_for(
-            &mut mon,
-            &mut seen,
-            "$SYS/broker/subscriptions/count",
-            SETTLE,
-            |v| v == "5",
-        );
+        // count/t plus the monitor's five filters.
+        let subs = "$SYS/broker/subscriptions/count";
+        wait_for(&mut mon, &mut seen, subs, SETTLE, |v| v == "6");
+        // 50 PUBLISHes within the first seconds: the 1-minute average of the per-minute rate is
+        // well above zero, the 15-minute one lower.
+        let load = "$SYS/broker/load/publish/received/1min";
+        let one = wait_for(&mut mon, &mut seen, load, SETTLE, |v| {
+            v.parse::<f64>().is_ok_and(|x| x > 1.0)
+        });
+        let fifteen = &seen["$SYS/broker/load/publish/received/15min"];
+        let (one, fifteen): (f64, f64) = (one.parse().unwrap(), fifteen.parse().unwrap());
+        assert!(fifteen < one, "15min {fifteen} vs 1min {one}");
         assert_eq!(seen["$SYS/broker/publish/messages/dropped"], "0");
     });
 }

@@ -58,7 +58,7 @@ impl SysShared {
     fn status(&self, now: Instant) -> Status {
         let mut status = Status {
             retained: self.retained.count() as u64,
-            uptime_secs: now.saturating_duration_since(self.started).as_secs(),
+            uptime: now.saturating_duration_since(self.started),
             ..Status::default()
         };
         for slot in &self.slots {
@@ -106,8 +106,10 @@ impl IoStats {
     /// Counts a packet decoded from a client.
     pub fn packet_in(&mut self, packet: &Packet) {
         self.counters.msgs_received += 1;
-        if matches!(packet, Packet::Publish(_)) {
-            self.counters.pub_received += 1;
+        match packet {
+            Packet::Publish(_) => self.counters.pub_received += 1,
+            Packet::Connect(_) => self.counters.connects += 1,
+            _ => {}
         }
     }
 
@@ -172,7 +174,7 @@ impl IoThread {
         let version = env!("CARGO_PKG_VERSION");
         for (topic, payload) in refresh.topics.update(&status, version) {
             self.router_batch.publish(Arc::new(Message {
-                topic: topic.into(),
+                topic: topic.into_boxed_str(),
                 payload: Bytes::from(payload),
                 qos: QoS::AtMostOnce,
                 retain: true,

@@ -11,6 +11,12 @@
 //! written for it work unchanged: every payload is plain text, a decimal number except
 //! `version` and `uptime` ("N seconds").
 
+mod load;
+
+use std::time::Duration;
+
+pub use load::LoadAverages;
+
 /// The topic prefix clients may subscribe to but never publish under.
 pub const SYS_PREFIX: &str = "$SYS/";
 
@@ -37,6 +43,8 @@ pub struct Counters {
     pub bytes_received: u64,
     /// Bytes written to client sockets.
     pub bytes_sent: u64,
+    /// CONNECT packets decoded (for the connection-rate load averages).
+    pub connects: u64,
 }
 
 impl Counters {
@@ -51,6 +59,7 @@ impl Counters {
             (&mut self.pub_dropped, other.pub_dropped),
             (&mut self.bytes_received, other.bytes_received),
             (&mut self.bytes_sent, other.bytes_sent),
+            (&mut self.connects, other.connects),
         ];
         for (mine, theirs) in pairs {
             *mine = mine.saturating_add(theirs);
@@ -90,15 +99,15 @@ pub struct Status {
     pub gauges: Gauges,
     /// Retained messages stored, all shards together.
     pub retained: u64,
-    /// Whole seconds since the broker started.
-    pub uptime_secs: u64,
+    /// Time since the broker started.
+    pub uptime: Duration,
 }
 
 /// Topic of the broker's version, published once.
 pub const VERSION_TOPIC: &str = "$SYS/broker/version";
 
 /// Every refreshed topic, in the order they are published.
-pub const TOPICS: [&str; 17] = [
+pub const TOPICS: [&str; 18] = [
     "$SYS/broker/uptime",
     "$SYS/broker/clients/connected",
     "$SYS/broker/clients/disconnected",
@@ -116,15 +125,16 @@ pub const TOPICS: [&str; 17] = [
     "$SYS/broker/store/messages/count",
     "$SYS/broker/messages/stored",
     "$SYS/broker/clients/active",
+    "$SYS/broker/clients/inactive",
 ];
 
 /// The payload of each of [`TOPICS`] for `status`, with `maximum` as the most clients seen
 /// connected at once.
-pub fn payloads(status: &Status, maximum: u64) -> [String; 17] {
+pub fn payloads(status: &Status, maximum: u64) -> [String; 18] {
     let (c, g) = (&status.counters, &status.gauges);
     let stored = g.queued.saturating_add(status.retained);
     [
-        format!("{} seconds", status.uptime_secs),
+        format!("{} seconds", status.uptime.as_secs()),
         g.connected.to_string(),
         g.disconnected.to_string(),
         (g.connected + g.disconnected).to_string(),
@@ -141,6 +151,7 @@ pub fn payloads(status: &Status, maximum: u64) -> [String; 17] {
         stored.to_string(),
         stored.to_string(),
         g.connected.to_string(),
+        g.disconnected.to_string(),
     ]
 }
 
@@ -151,6 +162,8 @@ pub fn payloads(status: &Status, maximum: u64) -> [String; 17] {
 pub struct SysTopics {
     version_sent: bool,
     maximum: u64,
+    load: LoadAverages,
+    /// The payload last published for each topic, in the order `update` lists them.
     last: Vec<String>,
 }
 
@@ -161,21 +174,29 @@ impl SysTopics {
     }
 
     /// The `(topic, payload)` pairs to publish for `status`, and remembers them as published.
-    pub fn update(&mut self, status: &Status, version: &str) -> Vec<(&'static str, String)> {
+    pub fn update(&mut self, status: &Status, version: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if !self.version_sent {
             self.version_sent = true;
-            out.push((VERSION_TOPIC, format!("picomq version {version}")));
+            out.push((
+                VERSION_TOPIC.to_string(),
+                format!("picomq version {version}"),
+            ));
         }
         self.maximum = self.maximum.max(status.gauges.connected);
-        let now = payloads(status, self.maximum);
+        let mut now: Vec<(String, String)> = TOPICS
+            .iter()
+            .map(|t| t.to_string())
+            .zip(payloads(status, self.maximum))
+            .collect();
+        now.extend(self.load.update(&status.counters, status.uptime));
         if self.last.len() != now.len() {
             self.last = vec![String::new(); now.len()];
         }
-        for ((topic, payload), last) in TOPICS.iter().zip(now).zip(self.last.iter_mut()) {
+        for ((topic, payload), last) in now.into_iter().zip(self.last.iter_mut()) {
             if *last != payload {
                 last.clone_from(&payload);
-                out.push((*topic, payload));
+                out.push((topic, payload));
             }
         }
         out
@@ -187,6 +208,7 @@ mod tests {
     use super::*;
 
     fn status(connected: u64, uptime_secs: u64) -> Status {
+        let uptime = Duration::from_secs(uptime_secs);
         Status {
             gauges: Gauges {
                 connected,
@@ -195,14 +217,14 @@ mod tests {
                 queued: 7,
             },
             retained: 3,
-            uptime_secs,
+            uptime,
             ..Status::default()
         }
     }
 
-    fn find<'a>(list: &'a [(&str, String)], topic: &str) -> Option<&'a str> {
+    fn find<'a>(list: &'a [(String, String)], topic: &str) -> Option<&'a str> {
         list.iter()
-            .find(|(t, _)| *t == topic)
+            .find(|(t, _)| t == topic)
             .map(|(_, p)| p.as_str())
     }
 
@@ -221,7 +243,7 @@ mod tests {
     fn first_update_sends_version_and_everything() {
         let mut t = SysTopics::new();
         let out = t.update(&status(4, 12), "1.2.3");
-        assert_eq!(out.len(), 1 + TOPICS.len());
+        assert_eq!(out.len(), 1 + TOPICS.len() + 24);
         assert_eq!(find(&out, VERSION_TOPIC), Some("picomq version 1.2.3"));
         assert_eq!(find(&out, "$SYS/broker/uptime"), Some("12 seconds"));
         assert_eq!(find(&out, "$SYS/broker/clients/connected"), Some("4"));
@@ -238,9 +260,10 @@ mod tests {
         let mut t = SysTopics::new();
         t.update(&status(4, 12), "1");
         let out = t.update(&status(4, 22), "1");
-        assert_eq!(out, vec![("$SYS/broker/uptime", "22 seconds".to_string())]);
+        let uptime = ("$SYS/broker/uptime".to_string(), "22 seconds".to_string());
+        assert_eq!(out, vec![uptime]);
         let out = t.update(&status(1, 22), "1");
-        let topics: Vec<&str> = out.iter().map(|(t, _)| *t).collect();
+        let topics: Vec<&str> = out.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(
             topics,
             [
