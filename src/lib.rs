@@ -13,6 +13,8 @@
 //! # Threads
 //! - `picomq-io-N` (one per core by default): each runs a mio `Poll`, owns its connections and the
 //!   sessions attached to them, and receives deliveries from the router over a channel + `Waker`.
+//!   Each keeps plain `$SYS` counters and folds them into a shared slot on its 250 ms tick;
+//!   `picomq-io-0` also routes the `$SYS/broker/...` topics every `[sys] interval`.
 //! - `picomq-router-N`: each owns one router shard and serves subscribe/unsubscribe/publish commands.
 //! - the main thread accepts connections and hands them to I/O threads round-robin.
 //!

@@ -255,6 +255,45 @@ fn sys_message_and_byte_counters_move_after_publishes() {
 }
 
 #[test]
+fn sys_counts_drops_and_messages_queued_for_offline_clients() {
+    with_deadline(Duration::from_secs(30), || {
+        let b = fast_sys_broker();
+        let mut offline = Client::connect_v311(b.addr, "sys-offline", false, 60);
+        offline.sub_ok(1, "drop/t", QoS::AtLeastOnce);
+        offline.disconnect();
+        let mut p = Client::connect(b.addr, V5, "sys-drop-pub");
+        // An offline session drops QoS 0 and queues QoS 1.
+        for i in 0..3u16 {
+            p.publish("drop/t", b"q0", QoS::AtMostOnce, false, 0);
+            p.publish("drop/t", b"q1", QoS::AtLeastOnce, false, i + 1);
+        }
+        let mut mon = Client::connect(b.addr, V311, "sys-drop-mon");
+        mon.subscribe(
+            1,
+            &[
+                ("$SYS/broker/publish/messages/dropped", QoS::AtMostOnce),
+                ("$SYS/broker/store/messages/count", QoS::AtMostOnce),
+                ("$SYS/broker/clients/disconnected", QoS::AtMostOnce),
+            ],
+        );
+        let mut seen = HashMap::new();
+        let dropped = "$SYS/broker/publish/messages/dropped";
+        wait_for(&mut mon, &mut seen, dropped, SETTLE, |v| v == "3");
+        let stored = "$SYS/broker/store/messages/count";
+        wait_for(&mut mon, &mut seen, stored, SETTLE, |v| v == "3");
+        assert_eq!(seen["$SYS/broker/clients/disconnected"], "1");
+        // The client comes back and takes its queue: nothing stored any more, drops stay.
+        let mut back = Client::connect_v311(b.addr, "sys-offline", false, 60);
+        for _ in 0..3 {
+            let m = back.expect_publish();
+            back.ack(&m);
+        }
+        wait_for(&mut mon, &mut seen, stored, SETTLE, |v| v == "0");
+        assert_eq!(seen[dropped], "3");
+    });
+}
+
+#[test]
 fn sys_interval_zero_publishes_nothing() {
     with_deadline(Duration::from_secs(20), || {
         let b = TestBroker::start_with(|c| c.sys.interval = None);

@@ -7,8 +7,14 @@
 //! interval` and routes the changed topics as retained QoS 0 messages, like any publish (so ACLs
 //! and the `$`-topic matching rules apply). Must not touch: what the figures mean or how they are
 //! named (`crate::sys`), sessions' state (read only), sockets beyond counting bytes.
+//!
+//! Gauges (sessions, subscriptions, queues, drops) take a walk over the thread's sessions, so
+//! they are not taken every tick: shortly before each refresh thread 0 bumps a shared round
+//! number (a 32-bit atomic, written once per interval) and every thread walks its sessions once
+//! when it sees a new round.
 
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,12 +37,19 @@ struct Sample {
     gauges: Gauges,
 }
 
+/// How long before a refresh thread 0 asks the threads for fresh gauges: a little more than one
+/// 250 ms tick, so every thread has ticked once in between.
+const GAUGE_LEAD: Duration = Duration::from_millis(300);
+
 /// What the I/O threads share for `$SYS`: one sample slot per thread and the start time.
 pub struct SysShared {
     started: Instant,
     interval: Option<Duration>,
     slots: Vec<Mutex<Sample>>,
     retained: Arc<RetainedBudget>,
+    /// Bumped by thread 0 when the next refresh needs fresh gauges (wraps harmlessly: only
+    /// "different from the last one seen" matters).
+    gauge_round: AtomicU32,
 }
 
 impl SysShared {
@@ -51,6 +64,7 @@ impl SysShared {
             interval,
             slots: (0..threads).map(|_| Mutex::default()).collect(),
             retained,
+            gauge_round: AtomicU32::new(0),
         }
     }
 
@@ -74,6 +88,8 @@ impl SysShared {
 struct Refresh {
     next: Instant,
     topics: SysTopics,
+    /// Fresh gauges were asked for the coming refresh.
+    asked: bool,
 }
 
 /// One I/O thread's counters. Only that thread touches them; they reach [`SysShared`] on its tick.
@@ -82,6 +98,11 @@ pub struct IoStats {
     pub counters: Counters,
     /// Drops counted by sessions that have ended on this thread.
     ended_dropped: u64,
+    /// Gauges and live sessions' drops as of the last walk over the sessions.
+    gauges: Gauges,
+    live_dropped: u64,
+    /// The gauge round those were taken for.
+    round_seen: u32,
     index: usize,
     shared: Arc<SysShared>,
     refresh: Option<Refresh>,
@@ -93,10 +114,14 @@ impl IoStats {
         let refresh = (index == 0 && shared.interval.is_some()).then(|| Refresh {
             next: shared.started,
             topics: SysTopics::new(),
+            asked: false,
         });
         IoStats {
             counters: Counters::default(),
             ended_dropped: 0,
+            gauges: Gauges::default(),
+            live_dropped: 0,
+            round_seen: 0,
             index,
             shared,
             refresh,
@@ -113,11 +138,13 @@ impl IoStats {
         }
     }
 
-    /// Keeps the drop count of a session that is ending.
+    /// Keeps the drop count of a session that is ending. Its drops also leave the live sum of
+    /// the last walk (at most what was counted there for it and for its neighbours), so the
+    /// total never goes down between walks; the next walk makes it exact again.
     pub fn session_ended(&mut self, session: &Session) {
-        self.ended_dropped = self
-            .ended_dropped
-            .saturating_add(session.outbound().dropped);
+        let dropped = session.outbound().dropped;
+        self.ended_dropped = self.ended_dropped.saturating_add(dropped);
+        self.live_dropped = self.live_dropped.saturating_sub(dropped);
     }
 }
 
@@ -138,11 +165,36 @@ impl IoThread {
     /// Runs on every tick: folds this thread's figures into its slot and, on thread 0 when the
     /// interval is up, publishes the topics that changed.
     pub(super) fn sys_tick(&mut self, now: Instant) {
-        if self.stats.shared.interval.is_none() {
+        let shared = self.stats.shared.clone();
+        let Some(interval) = shared.interval else {
             return;
+        };
+        if let Some(refresh) = self.stats.refresh.as_mut().filter(|r| !r.asked) {
+            if now + GAUGE_LEAD >= refresh.next {
+                refresh.asked = true;
+                shared.gauge_round.fetch_add(1, Ordering::Relaxed);
+            }
         }
+        let round = shared.gauge_round.load(Ordering::Relaxed);
+        if round != self.stats.round_seen {
+            self.stats.round_seen = round;
+            self.walk_sessions();
+        }
+        let stats = &self.stats;
+        let mut counters = stats.counters;
+        counters.pub_dropped = stats.ended_dropped.saturating_add(stats.live_dropped);
+        let sample = Sample {
+            counters,
+            gauges: stats.gauges,
+        };
+        *shared.slots[stats.index].lock() = sample;
+        self.sys_refresh(now, interval);
+    }
+
+    /// Takes the gauges and the live sessions' drop counts from this thread's sessions.
+    fn walk_sessions(&mut self) {
         let mut gauges = Gauges::default();
-        let mut dropped = self.stats.ended_dropped;
+        let mut dropped = 0u64;
         for (_, s) in self.sessions.iter() {
             if s.conn.is_some() {
                 gauges.connected += 1;
@@ -154,22 +206,20 @@ impl IoThread {
             gauges.queued += outbound.queued() as u64;
             dropped = dropped.saturating_add(outbound.dropped);
         }
-        let mut counters = self.stats.counters;
-        counters.pub_dropped = dropped;
-        *self.stats.shared.slots[self.stats.index].lock() = Sample { counters, gauges };
-        self.sys_refresh(now);
+        self.stats.gauges = gauges;
+        self.stats.live_dropped = dropped;
     }
 
     /// Thread 0: routes the changed topics as retained messages once the interval is up.
-    fn sys_refresh(&mut self, now: Instant) {
-        let (Some(refresh), Some(interval)) = (&mut self.stats.refresh, self.stats.shared.interval)
-        else {
+    fn sys_refresh(&mut self, now: Instant, interval: Duration) {
+        let Some(refresh) = self.stats.refresh.as_mut() else {
             return;
         };
         if now < refresh.next {
             return;
         }
         refresh.next = now + interval;
+        refresh.asked = false;
         let status = self.stats.shared.status(now);
         let version = env!("CARGO_PKG_VERSION");
         for (topic, payload) in refresh.topics.update(&status, version) {
