@@ -94,7 +94,7 @@ struct Refresh {
 
 /// One I/O thread's counters. Only that thread touches them; they reach [`SysShared`] on its tick.
 pub struct IoStats {
-    /// Counters bumped on the hot path (publish drops are summed from sessions on the tick).
+    /// Counters bumped on the hot path (publish drops come from the sessions, on each walk).
     pub counters: Counters,
     /// Drops counted by sessions that have ended on this thread.
     ended_dropped: u64,
