@@ -182,6 +182,7 @@ fn other_value(dotted: &str) -> Option<String> {
         "mqtt.max_queued_messages" => "10".into(),
         "mqtt.max_queued_bytes" => "\"1KiB\"".into(),
         "mqtt.max_session_expiry" => "\"1d\"".into(),
+        "mqtt.persistent_client_expiration" => "\"2h\"".into(),
         "mqtt.retain_available" => "false".into(),
         "mqtt.max_qos" => "1".into(),
         "mqtt.max_topic_levels" => "8".into(),

@@ -203,6 +203,7 @@ struct MqttSection {
     max_queued_messages: Field<Int>,
     max_queued_bytes: Field<HumanSize>,
     max_session_expiry: Field<DurationOrNever>,
+    persistent_client_expiration: Field<DurationOrNever>,
     retain_available: Field<bool>,
     max_qos: Field<Int>,
     max_topic_levels: Field<Int>,
@@ -305,6 +306,18 @@ impl Reader<'_> {
     }
 
     /// Reads a size that must lie in `range`.
+    /// A session expiry in whole seconds: "never" is u32::MAX, and so is anything longer (which
+    /// MQTT 5 reads as "never" too).
+    fn expiry_secs(&self, v: &Spanned<DurationOrNever>, key: &str) -> Result<u32, ConfigError> {
+        Ok(match *v.get_ref() {
+            DurationOrNever::Never => u32::MAX,
+            DurationOrNever::After(d) => {
+                let secs = self.whole_secs(v.span(), key, d, u64::MAX)?;
+                u32::try_from(secs).unwrap_or(u32::MAX)
+            }
+        })
+    }
+
     fn size<T: TryFrom<u64>>(
         &self,
         field: &Field<HumanSize>,
@@ -508,14 +521,11 @@ impl Reader<'_> {
             out.max_queued_bytes,
         )?;
         if let Some(v) = &m.max_session_expiry {
-            out.max_session_expiry = match *v.get_ref() {
-                DurationOrNever::Never => u32::MAX,
-                DurationOrNever::After(d) => {
-                    // Longer than u32::MAX seconds is capped there, which MQTT 5 reads as "never".
-                    let secs = self.whole_secs(v.span(), "mqtt.max_session_expiry", d, u64::MAX)?;
-                    u32::try_from(secs).unwrap_or(u32::MAX)
-                }
-            };
+            out.max_session_expiry = self.expiry_secs(v, "mqtt.max_session_expiry")?;
+        }
+        if let Some(v) = &m.persistent_client_expiration {
+            out.persistent_client_expiration =
+                self.expiry_secs(v, "mqtt.persistent_client_expiration")?;
         }
         if let Some(v) = &m.retain_available {
             out.retain_available = *v.get_ref();

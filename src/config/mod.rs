@@ -124,6 +124,10 @@ pub struct MqttConfig {
     pub max_queued_bytes: usize,
     /// Cap on the session expiry interval a v5 client may ask for, in seconds.
     pub max_session_expiry: u32,
+    /// Session expiry, in seconds, of MQTT 3.1 / 3.1.1 persistent sessions (clean session 0),
+    /// which have no expiry of their own; `u32::MAX` = never (as Mosquitto's
+    /// `persistent_client_expiration`).
+    pub persistent_client_expiration: u32,
     /// Whether retained messages are supported.
     pub retain_available: bool,
     /// Highest QoS the broker grants.
@@ -275,6 +279,7 @@ impl Default for MqttConfig {
             max_queued_messages: 1000,
             max_queued_bytes: 16 * 1024 * 1024,
             max_session_expiry: u32::MAX,
+            persistent_client_expiration: u32::MAX,
             retain_available: true,
             max_qos: QoS::ExactlyOnce,
             max_topic_levels: 64,

@@ -219,8 +219,13 @@ impl Session {
                 ack.assigned_client_identifier = Some(self.client_id.to_string());
             }
         } else {
-            // 3.1.1 has no expiry: a persistent session lasts until a clean session replaces it.
-            self.expiry = if connect.clean_start { 0 } else { u32::MAX };
+            // 3.1.1 has no expiry: a persistent session lasts until a clean session replaces it,
+            // or until the configured persistent_client_expiration.
+            self.expiry = if connect.clean_start {
+                0
+            } else {
+                cfg.persistent_client_expiration
+            };
         }
         let window = cfg
             .max_inflight
