@@ -195,6 +195,9 @@ pub struct AuthConfig {
     /// the key is left out it is true without a password file and false with one, so adding a
     /// password file never leaves the door open by accident.
     pub allow_anonymous: bool,
+    /// MQTT 5 enhanced authentication methods offered (`methods`), by name; empty = none, so a
+    /// CONNECT naming a method is refused with 0x8C. Only `SCRAM-SHA-512` exists.
+    pub methods: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -205,6 +208,7 @@ impl Default for AuthConfig {
             password_file: None,
             acl_file: None,
             allow_anonymous: true,
+            methods: Vec::new(),
         }
     }
 }

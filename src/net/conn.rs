@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use mio::net::TcpStream;
 
 use crate::protocol::ProtocolVersion;
+use crate::session::enhanced_auth::ConnectAuth;
 use crate::session::Output;
 
 /// Most bytes read from one socket per readiness event before others get a turn; a connection with
@@ -69,6 +70,9 @@ pub struct Conn {
     pub flush_queued: bool,
     /// Input is not read while too much output is pending.
     pub read_paused: bool,
+    /// An enhanced authentication exchange between CONNECT and CONNACK (phase stays
+    /// `AwaitingConnect`, so the connect timeout bounds a stalled exchange).
+    pub pending_auth: Option<Box<ConnectAuth>>,
 }
 
 impl Conn {
@@ -82,6 +86,7 @@ impl Conn {
             version: None,
             flush_queued: false,
             read_paused: false,
+            pending_auth: None,
         }
     }
 
