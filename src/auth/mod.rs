@@ -16,6 +16,10 @@
 //!    anonymous clients are not allowed, 0x86 Bad user name or password otherwise; for MQTT 3.1.1
 //!    map it with `ReasonCode::to_v3_connack` (0x86 → 4, 0x87 → 5). Mosquitto answers 5 in both
 //!    cases; picomq tells them apart as issue 4 asks.
+//!    A CONNECT with an Authentication Method (MQTT 5 enhanced authentication) skips this:
+//!    [`Authenticator::auth_method`] finds the registered [`AuthMethod`] (configured in
+//!    `[auth] methods`; [`scram`] provides SCRAM-SHA-512 over the password file) and
+//!    `session::enhanced_auth` runs its exchange instead.
 //! 3. Once the client id is final: [`Authenticator::client_acl`] → a [`ClientAcl`] kept by the
 //!    session, together with [`Authenticator::generation`].
 //! 4. PUBLISH (and a will when it is published): `check(topic, Access::Write)`; refused → drop
@@ -23,10 +27,6 @@
 //!    (3.1.1). Each delivery, retained messages included: `check(topic, Access::Read)` (may be
 //!    skipped for live messages on a subscription whose verdict was `Full` at the current
 //!    generation).
-//! 2b. CONNECT with an Authentication Method (MQTT 5 enhanced authentication):
-//!    [`Authenticator::auth_method`] finds the registered [`AuthMethod`] (configured in
-//!    `[auth] methods`; [`scram`] provides SCRAM-SHA-512 over the password file) and
-//!    `session::enhanced_auth` runs its exchange instead of `check_connect`.
 //! 5. SIGHUP: [`Authenticator::reload`]. On success the generation changes: rebuild each
 //!    session's `ClientAcl`. Connected clients stay connected (their password is not re-checked);
 //!    on failure the old files stay in force and the error says why.
