@@ -357,6 +357,15 @@ impl PasswordFile {
         matched & known
     }
 
+    /// The most common `$7$` round count ([`DEFAULT_ITERATIONS`] when `$6$` entries are the
+    /// majority or the file is empty): what SCRAM shows for a user without a `$7$` entry.
+    pub fn typical_iterations(&self) -> u32 {
+        match self.dummy {
+            PasswordHash::Pbkdf2Sha512 { iterations, .. } => iterations,
+            PasswordHash::Sha512 { .. } => DEFAULT_ITERATIONS,
+        }
+    }
+
     /// True if `user` has an entry.
     pub fn contains(&self, user: &str) -> bool {
         self.index.contains_key(user)

@@ -100,8 +100,10 @@ impl ServerCredential {
 /// Looks a user up; `None` for unknown users and users that cannot do this mechanism.
 pub type CredentialLookup = Box<dyn FnOnce(&str) -> Option<ServerCredential> + Send>;
 
-/// Salt and iteration count shown for a user without a credential (stable per user name).
-pub type DecoyParams = Box<dyn Fn(&str) -> (Vec<u8>, u32) + Send>;
+/// A made-up credential for a user without one (stable per user name): its salt and iteration
+/// count are shown, and the proof is checked against it (and then refused anyway), so an unknown
+/// user costs the same work and looks the same as a wrong password.
+pub type DecoyCredential = Box<dyn Fn(&str) -> ServerCredential + Send>;
 
 enum ServerState {
     /// Waiting for client-first-message.
@@ -109,8 +111,9 @@ enum ServerState {
     /// Sent server-first-message; waiting for client-final-message.
     Final {
         user: String,
-        /// `None`: unknown user with a decoy salt; the proof must fail.
-        cred: Option<ServerCredential>,
+        cred: ServerCredential,
+        /// False for a decoy credential: the proof must fail whatever it is.
+        known: bool,
         gs2_header: String,
         nonce: String,
         /// client-first-message-bare "," server-first-message ","
@@ -123,15 +126,15 @@ enum ServerState {
 pub struct ScramServer<H> {
     state: ServerState,
     server_nonce: String,
-    /// Salt and iterations shown for unknown users (derived from the user name by the caller).
-    decoy: DecoyParams,
+    /// Credential used for unknown users.
+    decoy: DecoyCredential,
     hash: std::marker::PhantomData<fn() -> H>,
 }
 
 impl<H: ScramHash> ScramServer<H> {
     /// An exchange that will answer with `server_nonce` (printable, no `,`), look the user up
-    /// with `lookup`, and show `decoy(user)` as salt and iterations for users it does not find.
-    pub fn new(server_nonce: String, lookup: CredentialLookup, decoy: DecoyParams) -> Self {
+    /// with `lookup`, and use `decoy(user)` for users it does not find.
+    pub fn new(server_nonce: String, lookup: CredentialLookup, decoy: DecoyCredential) -> Self {
         ScramServer {
             state: ServerState::First(Some(lookup)),
             server_nonce,
@@ -142,16 +145,16 @@ impl<H: ScramHash> ScramServer<H> {
 
     fn first(&mut self, lookup: CredentialLookup, msg: &str) -> Result<Step, String> {
         let first = parse_client_first(msg)?;
-        let cred = lookup(&first.user);
-        let (salt, iterations) = match &cred {
-            Some(c) => (c.salt.clone(), c.iterations),
-            None => (self.decoy)(&first.user),
-        };
+        let found = lookup(&first.user);
+        let known = found.is_some();
+        let cred = found.unwrap_or_else(|| (self.decoy)(&first.user));
         let nonce = format!("{}{}", first.nonce, self.server_nonce);
-        let server_first = format!("r={nonce},s={},i={iterations}", base64::encode(&salt));
+        let salt = base64::encode(&cred.salt);
+        let server_first = format!("r={nonce},s={salt},i={}", cred.iterations);
         self.state = ServerState::Final {
             user: first.user,
             cred,
+            known,
             gs2_header: first.gs2_header.to_owned(),
             nonce,
             auth_prefix: format!("{},{server_first},", first.bare),
@@ -175,10 +178,18 @@ impl<H: ScramHash> AuthExchange for ScramServer<H> {
             ServerState::Final {
                 user,
                 cred,
+                known,
                 gs2_header,
                 nonce,
                 auth_prefix,
-            } => verify_final::<H>(msg, &user, cred, &gs2_header, &nonce, &auth_prefix),
+            } => {
+                let expected = Expected {
+                    gs2_header: &gs2_header,
+                    nonce: &nonce,
+                    auth_prefix: &auth_prefix,
+                };
+                verify_final::<H>(msg, &user, &cred, known, &expected)
+            }
             ServerState::Done => Err("SCRAM exchange already finished".into()),
         };
         result.unwrap_or_else(|why| Step::Failure { why })
@@ -189,15 +200,27 @@ fn failure(why: &str) -> Step {
     Step::Failure { why: why.into() }
 }
 
+/// What client-final-message must repeat, and the start of AuthMessage.
+struct Expected<'a> {
+    gs2_header: &'a str,
+    nonce: &'a str,
+    /// client-first-message-bare "," server-first-message ","
+    auth_prefix: &'a str,
+}
+
 /// Checks client-final-message; on success returns server-final-message.
 fn verify_final<H: ScramHash>(
     msg: &str,
     user: &str,
-    cred: Option<ServerCredential>,
-    gs2_header: &str,
-    nonce: &str,
-    auth_prefix: &str,
+    cred: &ServerCredential,
+    known: bool,
+    expected: &Expected<'_>,
 ) -> Result<Step, String> {
+    let Expected {
+        gs2_header,
+        nonce,
+        auth_prefix,
+    } = *expected;
     let (without_proof, proof) = msg
         .rsplit_once(",p=")
         .ok_or("client-final-message without proof")?;
@@ -218,15 +241,16 @@ fn verify_final<H: ScramHash>(
     }
     let proof = base64::decode(proof).ok_or("proof is not base64")?;
     let auth_message = format!("{auth_prefix}{without_proof}");
-    let Some(cred) = cred else {
-        return Err(format!("user {user:?} has no {} credential", H::NAME));
-    };
     let signature = H::hmac(&cred.stored_key, auth_message.as_bytes());
     if proof.len() != signature.len() {
         return Err("proof has the wrong length".into());
     }
     let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
-    if !constant_time_eq(&H::hash(&client_key), &cred.stored_key) {
+    let proof_ok = constant_time_eq(&H::hash(&client_key), &cred.stored_key);
+    if !known {
+        return Err(format!("user {user:?} has no {} credential", H::NAME));
+    }
+    if !proof_ok {
         return Err(format!("wrong password for user {user:?}"));
     }
     let server_signature = H::hmac(&cred.server_key, auth_message.as_bytes());
@@ -408,6 +432,9 @@ impl AuthMethod for ScramSha512Method {
 
     fn start(&self) -> Box<dyn AuthExchange> {
         let passwords = self.passwords.current();
+        let iterations = passwords
+            .as_ref()
+            .map_or(DEFAULT_ITERATIONS, |p| p.typical_iterations());
         let lookup: CredentialLookup = Box::new(move |user| match passwords?.get(user)? {
             PasswordHash::Pbkdf2Sha512 {
                 iterations,
@@ -426,7 +453,8 @@ impl AuthMethod for ScramSha512Method {
         let nonces = self.nonces.clone();
         let decoy = Box::new(move |user: &str| {
             let salt = nonces.derive(b"decoy salt", user.as_bytes());
-            (salt[..SALT_LEN].to_vec(), DEFAULT_ITERATIONS)
+            let salted = nonces.derive(b"decoy key", user.as_bytes());
+            ServerCredential::from_salted::<ScramSha512>(&salted, &salt[..SALT_LEN], iterations)
         });
         Box::new(ScramServer::<ScramSha512>::new(
             self.nonces.next_nonce(),
