@@ -1,6 +1,7 @@
 //! Fuzz target `session`: a random sequence of operations on one sans-IO `Session` — client
-//! packets (built from a few fields, or decoded from raw fuzz bytes), router deliveries, clock
-//! advances and ticks, pumps, link losses and reconnects with random CONNECT settings.
+//! packets (built from a few fields, or decoded from raw fuzz bytes), AUTH packets for
+//! re-authentication with SCRAM-SHA-512, router deliveries, clock advances and ticks, pumps,
+//! link losses and reconnects with random CONNECT settings.
 //!
 //! Oracle: no panic; the inflight window never exceeds the largest window granted and the queue
 //! never exceeds `max_queued_messages`; everything the session writes decodes as packets of the
@@ -11,19 +12,23 @@
 
 #![no_main]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use picomq::auth::ClientAcl;
+use picomq::auth::scram::ScramSha512Method;
+use picomq::auth::{
+    AuthMethod, ClientAcl, NonceSource, PasswordFile, PasswordHash, PasswordSource,
+};
 use picomq::config::MqttConfig;
 use picomq::message::{Message, SessionRef, SubIds};
 use picomq::protocol::decode::decode_packet;
 use picomq::protocol::{
-    Connect, Disconnect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
+    Auth, Connect, Disconnect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
     ReasonCode, RetainHandling, Subscribe, SubscriptionOptions, Unsubscribe,
 };
+use picomq::session::enhanced_auth::LinkAuth;
 use picomq::session::outbound::Queued;
 use picomq::session::{Action, LinkLoss, Output, Session};
 
@@ -43,6 +48,20 @@ const ME: SessionRef = SessionRef {
     slot: 0,
     generation: 0,
 };
+
+fn scram() -> Arc<dyn AuthMethod> {
+    static METHOD: OnceLock<Arc<dyn AuthMethod>> = OnceLock::new();
+    METHOD
+        .get_or_init(|| {
+            let hash = PasswordHash::pbkdf2(b"pw", [1; 12], 1);
+            let file = PasswordFile::parse(&format!("alice:{}\n", hash.encode())).unwrap();
+            Arc::new(ScramSha512Method::new(
+                PasswordSource::fixed(Some(file)),
+                Arc::new(NonceSource::from_seed([3; 64])),
+            ))
+        })
+        .clone()
+}
 
 /// Reads the fuzz input a byte at a time (zeros once it runs out).
 struct Input<'a>(&'a [u8]);
@@ -130,6 +149,10 @@ impl Sim {
                 .max(1),
         );
         self.max_window = self.max_window.max(window);
+        if v5 && flags & 32 != 0 {
+            let user = Some("alice".to_owned());
+            self.s.enable_reauth(LinkAuth::new(scram(), user));
+        }
         let max_packet = c.properties.maximum_packet_size.unwrap_or(u32::MAX);
         self.link = Some((version, max_packet));
         self.closed = false;
@@ -313,7 +336,34 @@ fuzz_target!(|data: &[u8]| {
             11 => sim.s.pump(sim.now, &mut sim.out),
             12 => sim.drop_link(LinkLoss::Network),
             13 => sim.connect(&mut inp),
-            14 if attached => sim.send(Packet::PingReq),
+            14 if attached && inp.byte() & 1 == 0 => sim.send(Packet::PingReq),
+            14 if attached && sim.link.is_some_and(|(v, _)| v.is_v5()) => {
+                let reason = match inp.byte() % 4 {
+                    0 => ReasonCode::RE_AUTHENTICATE,
+                    1 => ReasonCode::CONTINUE_AUTHENTICATION,
+                    2 => ReasonCode::SUCCESS,
+                    _ => ReasonCode::UNSPECIFIED_ERROR,
+                };
+                let method = match inp.byte() % 3 {
+                    0 => None,
+                    1 => Some("SCRAM-SHA-256".to_owned()),
+                    _ => Some("SCRAM-SHA-512".to_owned()),
+                };
+                let n = usize::from(inp.byte() % 64);
+                let data = if inp.byte() & 1 == 0 {
+                    Bytes::from_static(b"n,,n=alice,r=fuzz")
+                } else {
+                    Bytes::copy_from_slice(inp.take(n))
+                };
+                sim.send(Packet::Auth(Auth {
+                    reason,
+                    properties: Properties {
+                        authentication_method: method,
+                        authentication_data: Some(data),
+                        ..Properties::default()
+                    },
+                }))
+            }
             15 if attached => {
                 let reason = if inp.byte() & 1 != 0 {
                     ReasonCode::DISCONNECT_WITH_WILL
