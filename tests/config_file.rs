@@ -490,10 +490,12 @@ fn auth_settings_and_the_anonymous_default() {
         (err.line(), err.key()),
         (Some(2), Some("auth.allow_anonymous"))
     );
-    // Enhanced authentication methods: off by default, only SCRAM-SHA-512 exists.
+    // Enhanced authentication methods: off by default; SCRAM-SHA-512 and SCRAM-SHA-256 exist.
     assert!(open.methods.is_empty());
     let scram = auth("[auth]\npassword_file = \"pw\"\nmethods = [\"SCRAM-SHA-512\"]\n");
     assert_eq!(scram.methods, vec!["SCRAM-SHA-512".to_owned()]);
+    let both = auth("[auth]\nmethods = [\"SCRAM-SHA-256\", \"SCRAM-SHA-512\"]\n");
+    assert_eq!(both.methods, vec!["SCRAM-SHA-256", "SCRAM-SHA-512"]);
     for bad in [
         "[\"SCRAM-SHA-1\"]",
         "[\"SCRAM-SHA-512\", \"SCRAM-SHA-512\"]",
@@ -649,6 +651,7 @@ fn passwd_subcommand() {
             batch: true,
             delete: false,
             iterations: Some(500),
+            scram_sha256: false,
             file: PathBuf::from("pw.txt"),
             user: "alice".into(),
             password: Some("s3cret".into()),

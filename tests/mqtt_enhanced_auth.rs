@@ -388,3 +388,73 @@ fn password_file_reload_applies_to_the_next_scram_login() {
         assert_eq!(login(&b, "l2", "carol", b"c").1.reason, ReasonCode::SUCCESS);
     });
 }
+
+#[test]
+fn rfc_7677_scram_sha_256_login_and_reauthentication_over_loopback() {
+    with_deadline(Duration::from_secs(20), || {
+        use picomq::auth::scram::ScramSha256;
+        let pw = password_file("sha256");
+        let mut text = std::fs::read_to_string(&pw).unwrap();
+        text += &format!(
+            "carol:{}\n",
+            PasswordHash::scram_sha256(b"pencil", [9; 12], 4096).encode()
+        );
+        std::fs::write(&pw, text).unwrap();
+        let b = TestBroker::start_with(move |cfg| {
+            cfg.auth.password_file = Some(pw);
+            cfg.auth.methods = vec![METHOD.into(), "SCRAM-SHA-256".into()];
+        });
+        const M256: &str = "SCRAM-SHA-256";
+        let exchange = |c: &mut Client, first_reason: Option<ReasonCode>, pw: &[u8]| {
+            let mut scram = ScramClient::<ScramSha256>::new("carol", "rOprNGfwEbeRWgbNEkqO");
+            match first_reason {
+                None => c.send(&Packet::Connect(Box::new(scram_connect(
+                    "s256",
+                    M256,
+                    &scram.client_first(),
+                )))),
+                Some(r) => c.send(&auth(r, M256, &scram.client_first())),
+            }
+            let Packet::Auth(a) = c.expect_packet() else {
+                panic!("expected AUTH")
+            };
+            assert_eq!(a.reason, ReasonCode::CONTINUE_AUTHENTICATION);
+            assert_eq!(a.properties.authentication_method.as_deref(), Some(M256));
+            let first = a.properties.authentication_data.unwrap();
+            let first = std::str::from_utf8(&first).unwrap();
+            assert!(first.ends_with(",i=4096"));
+            let fin = scram.client_final(first, pw).unwrap();
+            c.send(&auth(ReasonCode::CONTINUE_AUTHENTICATION, M256, &fin));
+            scram
+        };
+        let mut c = Client::tcp(b.addr, V5);
+        let scram = exchange(&mut c, None, b"pencil");
+        let ack = c.expect_connack();
+        assert_eq!(ack.reason, ReasonCode::SUCCESS);
+        assert_eq!(ack.properties.authentication_method.as_deref(), Some(M256));
+        let data = ack.properties.authentication_data.unwrap();
+        assert!(scram.verify_server_final(std::str::from_utf8(&data).unwrap()));
+        // Re-authentication with SCRAM-SHA-256.
+        let scram = exchange(&mut c, Some(ReasonCode::RE_AUTHENTICATE), b"pencil");
+        let Packet::Auth(done) = c.expect_packet() else {
+            panic!("expected AUTH 0x00")
+        };
+        assert_eq!(done.reason, ReasonCode::SUCCESS);
+        let data = done.properties.authentication_data.unwrap();
+        assert!(scram.verify_server_final(std::str::from_utf8(&data).unwrap()));
+        // Wrong password: 0x86. The same user logs in with a plain password too.
+        let mut bad = Client::tcp(b.addr, V5);
+        exchange(&mut bad, None, b"pen");
+        assert_eq!(
+            bad.expect_connack().reason,
+            ReasonCode::BAD_USER_NAME_OR_PASSWORD
+        );
+        let mut plain = connect_packet(V5, "p256", true, 30);
+        plain.username = Some("carol".into());
+        plain.password = Some(Bytes::from_static(b"pencil"));
+        assert_eq!(
+            Client::handshake(b.addr, plain).1.reason,
+            ReasonCode::SUCCESS
+        );
+    });
+}

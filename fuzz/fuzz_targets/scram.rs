@@ -1,4 +1,4 @@
-//! Fuzz target `scram`: untrusted bytes into the SCRAM-SHA-512 server exchange (the first thing
+//! Fuzz target `scram`: untrusted bytes into the SCRAM-SHA-512 and SCRAM-SHA-256 server exchanges (the first thing
 //! an unauthenticated client reaches with enhanced authentication). Input: messages separated by
 //! 0xFF, fed as successive steps; after the first, a valid client-first may be prepended so the
 //! fuzzer also reaches the client-final parser.
@@ -11,29 +11,40 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use picomq::auth::scram::ScramSha512Method;
+use picomq::auth::scram::{ScramSha256Method, ScramSha512Method};
 use picomq::auth::{AuthMethod, NonceSource, PasswordFile, PasswordHash, PasswordSource, Step};
 
-fn method() -> &'static ScramSha512Method {
-    static METHOD: OnceLock<ScramSha512Method> = OnceLock::new();
-    METHOD.get_or_init(|| {
-        let hash = PasswordHash::pbkdf2(b"a long random password nobody guesses", [1; 12], 1);
-        let file = PasswordFile::parse(&format!("alice:{}\n", hash.encode())).unwrap();
-        ScramSha512Method::new(
-            PasswordSource::fixed(Some(file)),
-            Arc::new(NonceSource::from_seed([3; 64])),
-        )
+fn methods() -> &'static [Box<dyn AuthMethod>; 2] {
+    static METHODS: OnceLock<[Box<dyn AuthMethod>; 2]> = OnceLock::new();
+    METHODS.get_or_init(|| {
+        let pw = b"a long random password nobody guesses";
+        let text = format!(
+            "alice:{}\ncarol:{}\n",
+            PasswordHash::pbkdf2(pw, [1; 12], 1).encode(),
+            PasswordHash::scram_sha256(pw, [2; 12], 1).encode()
+        );
+        let source = PasswordSource::fixed(Some(PasswordFile::parse(&text).unwrap()));
+        let nonces = Arc::new(NonceSource::from_seed([3; 64]));
+        [
+            Box::new(ScramSha512Method::new(source.clone(), nonces.clone())),
+            Box::new(ScramSha256Method::new(source, nonces)),
+        ]
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut exchange = method().start();
-    let (valid_first, data) = match data.split_first() {
-        Some((&b, rest)) => (b & 1 == 1, rest),
-        None => return,
+    let Some((&flags, data)) = data.split_first() else {
+        return;
     };
-    if valid_first {
-        let step = exchange.step(b"n,,n=alice,r=fuzznonce");
+    let sha256 = flags & 2 != 0;
+    let mut exchange = methods()[usize::from(sha256)].start();
+    if flags & 1 == 1 {
+        let first: &[u8] = if sha256 {
+            b"n,,n=carol,r=fuzznonce"
+        } else {
+            b"n,,n=alice,r=fuzznonce"
+        };
+        let step = exchange.step(first);
         assert!(matches!(step, Step::Continue(_)));
     }
     for message in data.split(|&b| b == 0xFF).take(4) {

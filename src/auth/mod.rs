@@ -167,14 +167,20 @@ impl PasswordSource {
     }
 }
 
-/// Name of the SCRAM-SHA-512 method (the only one built in).
+/// Name of the SCRAM-SHA-512 method (users with `$7$` entries).
 pub const SCRAM_SHA_512: &str = "SCRAM-SHA-512";
+
+/// Name of the SCRAM-SHA-256 method (users with `$scram-sha-256$` entries).
+pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+
+/// The enhanced authentication methods built in, as `[auth] methods` names them.
+pub const BUILT_IN_METHODS: [&str; 2] = [SCRAM_SHA_512, SCRAM_SHA_256];
 
 impl Authenticator {
     /// Reads the files named by `config`. Errors name the file and, for a bad line, the line.
     ///
-    /// Enhanced authentication methods named in `config.methods` are registered; the only one
-    /// built in is [`SCRAM_SHA_512`], whose nonce generator is seeded from `/dev/urandom` here.
+    /// Enhanced authentication methods named in `config.methods` are registered (the built-in
+    /// ones are [`BUILT_IN_METHODS`]); their nonce generator is seeded from `/dev/urandom` here.
     pub fn load(config: &AuthConfig) -> Result<Authenticator, AuthError> {
         let (passwords, acl) = read_files(config)?;
         let mut auth = Authenticator {
@@ -188,12 +194,12 @@ impl Authenticator {
             methods: Vec::new(),
         };
         for name in &config.methods {
-            if name != SCRAM_SHA_512 {
+            if !BUILT_IN_METHODS.contains(&name.as_str()) {
                 let msg = format!("unknown authentication method {name:?}");
                 return Err(AuthError::Settings(msg));
             }
             if config.password_file.is_none() {
-                let msg = "methods: SCRAM-SHA-512 needs a password_file".to_owned();
+                let msg = format!("methods: {name} needs a password_file");
                 return Err(AuthError::Settings(msg));
             }
             let nonces = NonceSource::from_os().map_err(|source| AuthError::Read {
@@ -201,7 +207,10 @@ impl Authenticator {
                 path: PathBuf::from("/dev/urandom"),
                 source,
             })?;
-            auth = auth.with_scram_sha512(nonces);
+            auth = match name.as_str() {
+                SCRAM_SHA_256 => auth.with_scram_sha256(nonces),
+                _ => auth.with_scram_sha512(nonces),
+            };
         }
         Ok(auth)
     }
@@ -217,6 +226,15 @@ impl Authenticator {
     pub fn with_scram_sha512(self, nonces: NonceSource) -> Authenticator {
         let source = self.password_source();
         self.with_method(Arc::new(scram::ScramSha512Method::new(
+            source,
+            Arc::new(nonces),
+        )))
+    }
+
+    /// Registers SCRAM-SHA-256 over this authenticator's password file.
+    pub fn with_scram_sha256(self, nonces: NonceSource) -> Authenticator {
+        let source = self.password_source();
+        self.with_method(Arc::new(scram::ScramSha256Method::new(
             source,
             Arc::new(nonces),
         )))

@@ -1,5 +1,5 @@
 //! SCRAM (RFC 5802, RFC 7677) without channel binding: the server exchange, a client for tests
-//! and tools, and the `SCRAM-SHA-512` method backed by the Mosquitto password file.
+//! and tools, and the `SCRAM-SHA-512` and `SCRAM-SHA-256` methods backed by the password file.
 //!
 //! Owns: the SCRAM message syntax (gs2 header `n,,` or `y,,`, attributes, `=2C`/`=3D` escapes),
 //! key derivation (ClientKey, StoredKey, ServerKey, signatures) for SHA-256 and SHA-512, the
@@ -14,8 +14,11 @@
 //! login), so SCRAM-SHA-512 works from the existing file. Trade-off, documented in
 //! `conf/picomq.toml`: whoever steals the file can then log in with SCRAM without cracking it
 //! (SaltedPassword yields ClientKey), which is why the method is off unless configured.
-//! `$6$` entries (one plain SHA-512) and unknown users get a decoy salt derived from the user name
-//! and fail at the proof, so the exchange does not reveal which users exist.
+//! SCRAM-SHA-256 has no such shortcut (Mosquitto stores nothing SHA-256 based), so its users need
+//! their own `$scram-sha-256$` entries (StoredKey and ServerKey, written by `picomq passwd -S`).
+//! Users without an entry of the right kind (e.g. `$6$` entries, one plain SHA-512) and unknown
+//! users get a decoy credential derived from the user name and fail at the proof, so the exchange
+//! does not reveal which users exist.
 //!
 //! Passwords are used as the raw bytes the client typed: SASLprep is not applied, so non-ASCII
 //! passwords must already be in normalised form (the password file hashes raw bytes too).
@@ -37,6 +40,8 @@ pub const MAX_NONCE_LEN: usize = 256;
 pub trait ScramHash {
     /// Mechanism name, e.g. `SCRAM-SHA-256`.
     const NAME: &'static str;
+    /// Output length of the hash in bytes.
+    const LEN: usize;
     /// HMAC(key, data).
     fn hmac(key: &[u8], data: &[u8]) -> Vec<u8>;
     /// H(data).
@@ -52,6 +57,7 @@ macro_rules! scram_hash {
         pub struct $ty;
         impl ScramHash for $ty {
             const NAME: &'static str = $name;
+            const LEN: usize = $len;
             fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
                 let mut mac = <Hmac<$digest> as Mac>::new_from_slice(key)
                     .expect("HMAC accepts keys of any length");
@@ -411,31 +417,16 @@ impl<H: ScramHash> ScramClient<H> {
     }
 }
 
-/// `SCRAM-SHA-512` over the password file's `$7$` entries.
-pub struct ScramSha512Method {
-    passwords: PasswordSource,
-    nonces: Arc<NonceSource>,
+/// A SCRAM variant whose credentials come from password file entries.
+pub trait FileCredential: ScramHash + 'static {
+    /// The credential an entry provides for this variant, if any.
+    fn credential(hash: &PasswordHash) -> Option<ServerCredential>;
 }
 
-impl ScramSha512Method {
-    /// The method reading users from `passwords` (re-read at the start of every exchange, so a
-    /// reload applies to the next login or re-authentication).
-    pub fn new(passwords: PasswordSource, nonces: Arc<NonceSource>) -> Self {
-        ScramSha512Method { passwords, nonces }
-    }
-}
-
-impl AuthMethod for ScramSha512Method {
-    fn name(&self) -> &str {
-        ScramSha512::NAME
-    }
-
-    fn start(&self) -> Box<dyn AuthExchange> {
-        let passwords = self.passwords.current();
-        let iterations = passwords
-            .as_ref()
-            .map_or(DEFAULT_ITERATIONS, |p| p.typical_iterations());
-        let lookup: CredentialLookup = Box::new(move |user| match passwords?.get(user)? {
+impl FileCredential for ScramSha512 {
+    /// `$7$`: the stored PBKDF2-SHA512 result is SaltedPassword.
+    fn credential(hash: &PasswordHash) -> Option<ServerCredential> {
+        match hash {
             PasswordHash::Pbkdf2Sha512 {
                 iterations,
                 salt,
@@ -445,18 +436,83 @@ impl AuthMethod for ScramSha512Method {
                 salt,
                 *iterations,
             )),
-            PasswordHash::Sha512 { .. } => {
-                log::info!("user {user:?} has a $6$ password entry, which cannot do SCRAM");
-                None
+            _ => None,
+        }
+    }
+}
+
+impl FileCredential for ScramSha256 {
+    /// `$scram-sha-256$`: the keys are stored as they are.
+    fn credential(hash: &PasswordHash) -> Option<ServerCredential> {
+        match hash {
+            PasswordHash::ScramSha256 {
+                iterations,
+                salt,
+                stored_key,
+                server_key,
+            } => Some(ServerCredential {
+                salt: salt.to_vec(),
+                iterations: *iterations,
+                stored_key: stored_key.to_vec(),
+                server_key: server_key.to_vec(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A SCRAM method over the password file: `SCRAM-SHA-512` ([`ScramSha512Method`], `$7$`
+/// entries) or `SCRAM-SHA-256` ([`ScramSha256Method`], `$scram-sha-256$` entries).
+pub struct ScramFileMethod<H> {
+    passwords: PasswordSource,
+    nonces: Arc<NonceSource>,
+    hash: std::marker::PhantomData<fn() -> H>,
+}
+
+/// `SCRAM-SHA-512` over the password file's `$7$` entries.
+pub type ScramSha512Method = ScramFileMethod<ScramSha512>;
+
+/// `SCRAM-SHA-256` over the password file's `$scram-sha-256$` entries.
+pub type ScramSha256Method = ScramFileMethod<ScramSha256>;
+
+impl<H: FileCredential> ScramFileMethod<H> {
+    /// The method reading users from `passwords` (re-read at the start of every exchange, so a
+    /// reload applies to the next login or re-authentication).
+    pub fn new(passwords: PasswordSource, nonces: Arc<NonceSource>) -> Self {
+        ScramFileMethod {
+            passwords,
+            nonces,
+            hash: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<H: FileCredential> AuthMethod for ScramFileMethod<H> {
+    fn name(&self) -> &str {
+        H::NAME
+    }
+
+    fn start(&self) -> Box<dyn AuthExchange> {
+        let passwords = self.passwords.current();
+        let iterations = passwords
+            .as_ref()
+            .map_or(DEFAULT_ITERATIONS, |p| p.typical_iterations());
+        let lookup: CredentialLookup = Box::new(move |user| {
+            let entry = passwords?.get(user)?.clone();
+            let found = H::credential(&entry);
+            if found.is_none() {
+                log::info!("user {user:?}: {entry:?} cannot do {}", H::NAME);
             }
+            found
         });
         let nonces = self.nonces.clone();
         let decoy = Box::new(move |user: &str| {
             let salt = nonces.derive(b"decoy salt", user.as_bytes());
             let salted = nonces.derive(b"decoy key", user.as_bytes());
-            ServerCredential::from_salted::<ScramSha512>(&salted, &salt[..SALT_LEN], iterations)
+            let salted = &salted[..H::LEN];
+            ServerCredential::from_salted::<H>(salted, &salt[..SALT_LEN], iterations)
         });
-        Box::new(ScramServer::<ScramSha512>::new(
+        Box::new(ScramServer::<H>::new(
             self.nonces.next_nonce(),
             lookup,
             decoy,

@@ -228,3 +228,95 @@ fn y_flag_is_accepted_and_must_be_echoed() {
     let fin = client.client_final(&first, b"pw").unwrap();
     assert!(matches!(s.step(fin.as_bytes()), Step::Failure { .. }));
 }
+
+fn method_256(file: &str) -> ScramSha256Method {
+    let file = PasswordFile::parse(file).unwrap();
+    ScramSha256Method::new(
+        PasswordSource::fixed(Some(file)),
+        Arc::new(NonceSource::from_seed([8; 64])),
+    )
+}
+
+fn entry_256(user: &str, password: &[u8], iterations: u32) -> String {
+    let hash = PasswordHash::scram_sha256(password, [4; SALT_LEN], iterations);
+    format!("{user}:{}\n", hash.encode())
+}
+
+/// A whole exchange with the SHA-256 client against any method.
+fn run_sha256(m: &dyn AuthMethod, user: &str, password: &[u8]) -> (Step, bool) {
+    let mut server = m.start();
+    let mut client = ScramClient::<ScramSha256>::new(user, "rOprNGfwEbeRWgbNEkqO");
+    let Step::Continue(first) = server.step(client.client_first().as_bytes()) else {
+        panic!("server refused client-first");
+    };
+    let fin = client
+        .client_final(std::str::from_utf8(&first).unwrap(), password)
+        .unwrap();
+    let step = server.step(fin.as_bytes());
+    let verified = match &step {
+        Step::Success { data: Some(d), .. } => {
+            client.verify_server_final(std::str::from_utf8(d).unwrap())
+        }
+        _ => false,
+    };
+    (step, verified)
+}
+
+#[test]
+fn scram_sha_256_entries_parse_encode_and_verify_plain_passwords() {
+    let hash = PasswordHash::scram_sha256(b"pencil", [4; SALT_LEN], 4096);
+    let text = hash.encode();
+    assert!(text.starts_with("$scram-sha-256$4096$"), "{text}");
+    assert_eq!(PasswordHash::parse(&text), Ok(hash.clone()));
+    assert!(hash.matches(b"pencil"));
+    assert!(!hash.matches(b"pencil!"));
+    for bad in [
+        "$scram-sha-256$4096$AAAA$AAAA",
+        "$scram-sha-256$0$BAQEBAQEBAQEBAQE$AAAA$AAAA",
+    ] {
+        assert!(PasswordHash::parse(bad).is_err(), "{bad}");
+    }
+    // The keys are the RFC 5802 ones: a client computing them itself agrees.
+    let PasswordHash::ScramSha256 {
+        stored_key,
+        server_key,
+        ..
+    } = hash
+    else {
+        panic!()
+    };
+    let salted = ScramSha256::hi(b"pencil", &[4; SALT_LEN], 4096);
+    let c = ServerCredential::from_salted::<ScramSha256>(&salted, &[4; SALT_LEN], 4096);
+    assert_eq!(
+        (c.stored_key.as_slice(), c.server_key.as_slice()),
+        (&stored_key[..], &server_key[..])
+    );
+}
+
+#[test]
+fn scram_sha_256_method_over_scram_sha_256_entries() {
+    let file = entry_256("carol", b"pw256", 64) + &entry_7("alice", b"pw512", 101);
+    let m256 = method_256(&file);
+    let m512 = method(&file);
+    let (step, verified) = run_sha256(&m256, "carol", b"pw256");
+    assert!(matches!(step, Step::Success { ref username, .. } if username == "carol"));
+    assert!(verified);
+    assert!(matches!(
+        run_sha256(&m256, "carol", b"nope").0,
+        Step::Failure { .. }
+    ));
+    // Each method only uses its own kind of entry.
+    assert!(matches!(
+        run_sha256(&m256, "alice", b"pw512").0,
+        Step::Failure { .. }
+    ));
+    assert!(matches!(
+        run_sha512(&m512, "carol", b"pw256").0,
+        Step::Failure { .. }
+    ));
+    assert!(matches!(
+        run_sha512(&m512, "alice", b"pw512").0,
+        Step::Success { .. }
+    ));
+    assert_eq!(m256.name(), "SCRAM-SHA-256");
+}

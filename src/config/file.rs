@@ -408,8 +408,8 @@ impl Reader<'_> {
         };
         for name in a.methods.iter().flat_map(|m| m.get_ref()) {
             let key = "auth.methods";
-            if name.get_ref() != crate::auth::SCRAM_SHA_512 {
-                let msg = "unknown enhanced authentication method (the only one is SCRAM-SHA-512)";
+            if !crate::auth::BUILT_IN_METHODS.contains(&name.get_ref().as_str()) {
+                let msg = "unknown enhanced authentication method (SCRAM-SHA-512, SCRAM-SHA-256)";
                 return Err(self.error(name.span(), key, msg));
             }
             if out.methods.contains(name.get_ref()) {

@@ -196,7 +196,7 @@ pub struct AuthConfig {
     /// password file never leaves the door open by accident.
     pub allow_anonymous: bool,
     /// MQTT 5 enhanced authentication methods offered (`methods`), by name; empty = none, so a
-    /// CONNECT naming a method is refused with 0x8C. Only `SCRAM-SHA-512` exists.
+    /// CONNECT naming a method is refused with 0x8C. `SCRAM-SHA-512` and `SCRAM-SHA-256` exist.
     pub methods: Vec<String>,
 }
 

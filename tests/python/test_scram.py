@@ -1,4 +1,4 @@
-"""MQTT 5 enhanced authentication (SCRAM-SHA-512) against an independent client side.
+"""MQTT 5 enhanced authentication (SCRAM-SHA-512, SCRAM-SHA-256) against an independent client.
 
 paho-mqtt has no AUTH flow, so the packets are framed here over a raw socket, with paho's own
 MQTT 5 property encoder/decoder (`paho.mqtt.properties`) for the Authentication Method and Data;
@@ -28,11 +28,26 @@ def passwd_line(user, password, iterations=101):
     return f"{user}:$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}\n"
 
 
+def scram_sha256_line(user, password, iterations=4096):
+    """A $scram-sha-256$ entry (StoredKey, ServerKey), as `picomq passwd -S` writes it."""
+    salt = os.urandom(12)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored = hashlib.sha256(hmac.new(salted, b"Client Key", hashlib.sha256).digest()).digest()
+    server = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"{user}:$scram-sha-256${iterations}${b64(salt)}${b64(stored)}${b64(server)}\n"
+
+
 def scram_broker(broker_factory, tmp_path):
     pw = tmp_path / "passwd"
-    pw.write_text(passwd_line("alice", "wonderland") + passwd_line("bob", "builder", 1000))
+    pw.write_text(
+        passwd_line("alice", "wonderland")
+        + passwd_line("bob", "builder", 1000)
+        + scram_sha256_line("carol", "pencil")
+    )
+    methods = '["SCRAM-SHA-512", "SCRAM-SHA-256"]'
     return broker_factory(
-        f'[auth]\npassword_file = "{pw}"\nallow_anonymous = true\nmethods = ["{METHOD}"]\n'
+        f'[auth]\npassword_file = "{pw}"\nallow_anonymous = true\nmethods = {methods}\n'
     )
 
 
@@ -50,21 +65,21 @@ def utf8(s):
     return len(b).to_bytes(2, "big") + b
 
 
-def auth_props(packet_type, data):
+def auth_props(packet_type, data, method=METHOD):
     p = Properties(packet_type)
-    p.AuthenticationMethod = METHOD
+    p.AuthenticationMethod = method
     p.AuthenticationData = data
     return p.pack()
 
 
-def connect_packet(client_id, data):
+def connect_packet(client_id, data, method=METHOD):
     body = utf8("MQTT") + bytes([5, 0x02]) + (30).to_bytes(2, "big")
-    body += auth_props(PacketTypes.CONNECT, data) + utf8(client_id)
+    body += auth_props(PacketTypes.CONNECT, data, method) + utf8(client_id)
     return b"\x10" + varint(len(body)) + body
 
 
-def auth_packet(reason, data):
-    body = bytes([reason]) + auth_props(PacketTypes.AUTH, data)
+def auth_packet(reason, data, method=METHOD):
+    body = bytes([reason]) + auth_props(PacketTypes.AUTH, data, method)
     return b"\xf0" + varint(len(body)) + body
 
 
@@ -112,20 +127,20 @@ def props_of(packet_type, raw):
     return props
 
 
-def expect_auth(c, reason):
+def expect_auth(c, reason, method=METHOD):
     ptype, body = c.packet()
     assert ptype == AUTH, (ptype, body)
     assert body[0] == reason
     props = props_of(PacketTypes.AUTH, body[1:])
-    assert props.AuthenticationMethod == METHOD
+    assert props.AuthenticationMethod == method
     return props.AuthenticationData.decode()
 
 
 class ScramClient:
-    """RFC 5802 client side with SHA-512, written from the RFC."""
+    """RFC 5802 client side (SHA-512 or SHA-256), written from the RFC."""
 
-    def __init__(self, user, password):
-        self.user, self.password = user, password
+    def __init__(self, user, password, hash_name="sha512"):
+        self.user, self.password, self.h = user, password, hash_name
         self.nonce = base64.b64encode(os.urandom(18)).decode()
         self.bare = f"n={user},r={self.nonce}"
 
@@ -135,19 +150,18 @@ class ScramClient:
     def final(self, server_first):
         attrs = dict(a.split("=", 1) for a in server_first.split(","))
         assert attrs["r"].startswith(self.nonce) and len(attrs["r"]) > len(self.nonce)
+        h = self.h
         salted = hashlib.pbkdf2_hmac(
-            "sha512", self.password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"])
+            h, self.password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"])
         )
         without_proof = f"c=biws,r={attrs['r']}"
         auth_message = f"{self.bare},{server_first},{without_proof}".encode()
-        client_key = hmac.new(salted, b"Client Key", hashlib.sha512).digest()
-        stored_key = hashlib.sha512(client_key).digest()
-        signature = hmac.new(stored_key, auth_message, hashlib.sha512).digest()
+        client_key = hmac.new(salted, b"Client Key", h).digest()
+        stored_key = hashlib.new(h, client_key).digest()
+        signature = hmac.new(stored_key, auth_message, h).digest()
         proof = bytes(a ^ b for a, b in zip(client_key, signature))
-        server_key = hmac.new(salted, b"Server Key", hashlib.sha512).digest()
-        self.expected = "v=" + base64.b64encode(
-            hmac.new(server_key, auth_message, hashlib.sha512).digest()
-        ).decode()
+        server_key = hmac.new(salted, b"Server Key", h).digest()
+        self.expected = "v=" + base64.b64encode(hmac.new(server_key, auth_message, h).digest()).decode()
         return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
 
 
@@ -202,3 +216,28 @@ def test_scram_wrong_password_0x86_and_unknown_method_0x8c(broker_factory, tmp_p
     ptype, body = c.packet()
     assert (ptype, body[1]) == (CONNACK, 0x8C)
     assert c.packet() is None
+
+
+def test_scram_sha_256_login_and_reauthentication(broker_factory, tmp_path):
+    b = scram_broker(broker_factory, tmp_path)
+    m = "SCRAM-SHA-256"
+    c = Raw(tuple(b))
+    scram = ScramClient("carol", "pencil", "sha256")
+    c.send(connect_packet("py-256", scram.first(), m))
+    c.send(auth_packet(0x18, scram.final(expect_auth(c, 0x18, m)), m))
+    ptype, body = c.packet()
+    assert (ptype, body[1]) == (CONNACK, 0x00)
+    props = props_of(PacketTypes.CONNACK, body[2:])
+    assert props.AuthenticationMethod == m
+    assert props.AuthenticationData.decode() == scram.expected
+    again = ScramClient("carol", "pencil", "sha256")
+    c.send(auth_packet(0x19, again.first(), m))
+    c.send(auth_packet(0x18, again.final(expect_auth(c, 0x18, m)), m))
+    assert expect_auth(c, 0x00, m) == again.expected
+    # alice has a $7$ entry only: no SCRAM-SHA-256 for her.
+    c2 = Raw(tuple(b))
+    wrong_kind = ScramClient("alice", "wonderland", "sha256")
+    c2.send(connect_packet("py-256b", wrong_kind.first(), m))
+    c2.send(auth_packet(0x18, wrong_kind.final(expect_auth(c2, 0x18, m)), m))
+    ptype, body = c2.packet()
+    assert (ptype, body[1]) == (CONNACK, 0x86)
