@@ -209,6 +209,7 @@ fn other_value(dotted: &str) -> Option<String> {
         "auth.password_file" => "\"/etc/picomq/passwd\"".into(),
         "auth.acl_file" => "\"/etc/picomq/acl\"".into(),
         "auth.allow_anonymous" => "false".into(),
+        "auth.methods" => "[\"SCRAM-SHA-512\"]".into(),
         _ => return None,
     })
 }
@@ -519,6 +520,24 @@ fn auth_settings_and_the_anonymous_default() {
         (err.line(), err.key()),
         (Some(2), Some("auth.allow_anonymous"))
     );
+    // Enhanced authentication methods: off by default; SCRAM-SHA-512 and SCRAM-SHA-256 exist.
+    assert!(open.methods.is_empty());
+    let scram = auth("[auth]\npassword_file = \"pw\"\nmethods = [\"SCRAM-SHA-512\"]\n");
+    assert_eq!(scram.methods, vec!["SCRAM-SHA-512".to_owned()]);
+    let both = auth("[auth]\nmethods = [\"SCRAM-SHA-256\", \"SCRAM-SHA-512\"]\n");
+    assert_eq!(both.methods, vec!["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    for bad in [
+        "[\"SCRAM-SHA-1\"]",
+        "[\"SCRAM-SHA-512\", \"SCRAM-SHA-512\"]",
+        "\"x\"",
+    ] {
+        let err = invalid(Config::from_toml_str(&format!("[auth]\nmethods = {bad}\n")));
+        assert_eq!(
+            (err.line(), err.key()),
+            (Some(2), Some("auth.methods")),
+            "{bad}"
+        );
+    }
     let err = invalid(Config::from_toml_str("[auth]\npasword_file = \"x\"\n"));
     assert_eq!(
         (err.line(), err.key()),
@@ -662,6 +681,7 @@ fn passwd_subcommand() {
             batch: true,
             delete: false,
             iterations: Some(500),
+            scram_sha256: false,
             file: PathBuf::from("pw.txt"),
             user: "alice".into(),
             password: Some("s3cret".into()),

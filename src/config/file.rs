@@ -222,6 +222,7 @@ struct AuthSection {
     password_file: Field<String>,
     acl_file: Field<String>,
     allow_anonymous: Field<bool>,
+    methods: Field<Vec<Spanned<String>>>,
 }
 
 /// Parses and validates config text. `origin` names the text in errors (usually the file path).
@@ -426,6 +427,17 @@ impl Reader<'_> {
             Some(v) => *v.get_ref(),
             None => out.password_file.is_none(),
         };
+        for name in a.methods.iter().flat_map(|m| m.get_ref()) {
+            let key = "auth.methods";
+            if !crate::auth::BUILT_IN_METHODS.contains(&name.get_ref().as_str()) {
+                let msg = "unknown enhanced authentication method (SCRAM-SHA-512, SCRAM-SHA-256)";
+                return Err(self.error(name.span(), key, msg));
+            }
+            if out.methods.contains(name.get_ref()) {
+                return Err(self.error(name.span(), key, "listed twice"));
+            }
+            out.methods.push(name.get_ref().clone());
+        }
         Ok(())
     }
 

@@ -307,6 +307,9 @@ pub struct AuthConfig {
     /// the key is left out it is true without a password file and false with one, so adding a
     /// password file never leaves the door open by accident.
     pub allow_anonymous: bool,
+    /// MQTT 5 enhanced authentication methods offered (`methods`), by name; empty = none, so a
+    /// CONNECT naming a method is refused with 0x8C. `SCRAM-SHA-512` and `SCRAM-SHA-256` exist.
+    pub methods: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -317,6 +320,7 @@ impl Default for AuthConfig {
             password_file: None,
             acl_file: None,
             allow_anonymous: true,
+            methods: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use mio::net::TcpStream;
 
 use crate::protocol::ProtocolVersion;
+use crate::session::enhanced_auth::ConnectAuth;
 use crate::session::limits::RateLimiter;
 use crate::session::Output;
 
@@ -77,6 +78,9 @@ pub struct Conn {
     pub rate: Option<RateLimiter>,
     /// Input is not read or decoded before this time: the client is over its publish rate.
     pub throttled_until: Option<Instant>,
+    /// An enhanced authentication exchange between CONNECT and CONNACK (phase stays
+    /// `AwaitingConnect`, so the connect timeout bounds a stalled exchange).
+    pub pending_auth: Option<Box<ConnectAuth>>,
 }
 
 impl Conn {
@@ -93,6 +97,7 @@ impl Conn {
             partial_since: None,
             rate: None,
             throttled_until: None,
+            pending_auth: None,
         }
     }
 

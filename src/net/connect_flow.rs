@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use crate::message::SessionRef;
 use crate::protocol::Connect;
+use crate::protocol::Packet;
 use crate::session::connect::{admit, write_refusal, write_refusal_to, Admitted};
+use crate::session::enhanced_auth::{ConnectAuth, ConnectStep, LinkAuth};
 use crate::session::{LinkLoss, Session};
 
 use super::conn::Phase;
@@ -50,6 +52,16 @@ impl IoThread {
                 return self.close_after_flush(id);
             }
         };
+        if let Some(name) = &connect.properties.authentication_method {
+            // MQTT 5 enhanced authentication: the method decides instead of the password file.
+            let method = shared.auth.auth_method(name);
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
+            conn.version = Some(connect.protocol);
+            let step = ConnectAuth::begin(connect, admitted, method, &mut conn.out.wire);
+            return self.on_connect_step(id, step);
+        }
         let password = connect.password.as_deref();
         if let Err(reason) = shared
             .auth
@@ -70,6 +82,30 @@ impl IoThread {
             conn.version = Some(connect.protocol);
         }
         self.place(id, connect, admitted);
+    }
+
+    /// A packet on a connection whose enhanced authentication is in progress.
+    pub(super) fn on_connect_auth(&mut self, id: usize, packet: Packet) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(pending) = conn.pending_auth.take() else {
+            return;
+        };
+        let step = pending.on_packet(packet, &mut conn.out.wire);
+        self.on_connect_step(id, step);
+    }
+
+    fn on_connect_step(&mut self, id: usize, step: ConnectStep) {
+        match step {
+            ConnectStep::Pending(auth) => {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.pending_auth = Some(auth);
+                }
+            }
+            ConnectStep::Accepted(connect, admitted) => self.place(id, connect, admitted),
+            ConnectStep::Refused(_) => self.close_after_flush(id),
+        }
     }
 
     /// A connection handed over by another thread.
@@ -194,6 +230,11 @@ impl IoThread {
             now,
             &mut conn.out,
         );
+        let method = connect.properties.authentication_method.as_deref();
+        if let Some(method) = method.and_then(|m| self.shared.auth.auth_method(m)) {
+            s.session
+                .enable_reauth(LinkAuth::new(method, connect.username.clone()));
+        }
         log::debug!(
             "client {} connected ({:?}, session present: {present})",
             admitted.client_id,

@@ -340,6 +340,9 @@ impl IoThread {
             return;
         };
         match conn.phase {
+            Phase::AwaitingConnect { .. } if conn.pending_auth.is_some() => {
+                self.on_connect_auth(id, packet)
+            }
             Phase::AwaitingConnect { .. } => match packet {
                 Packet::Connect(c) => self.on_connect(id, c),
                 _ => self.close_after_flush(id),
