@@ -205,3 +205,24 @@ fn ipv6_loopback_tls_listener() {
         broker.shutdown();
     });
 }
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn a_tls_listener_needs_a_build_with_tls() {
+    use picomq::config::{ClientCertificate, ListenerProtocol, TlsConfig, TlsVersion};
+    let mut cfg = test_config();
+    cfg.listeners[0].protocol = ListenerProtocol::Mqtts;
+    cfg.listeners[0].tls = Some(TlsConfig {
+        cert_file: "/nonexistent/c.pem".into(),
+        key_file: "/nonexistent/k.pem".into(),
+        ca_file: None,
+        client_certificate: ClientCertificate::None,
+        min_version: TlsVersion::V1_2,
+        use_identity_as_username: false,
+    });
+    let err = picomq::net::Broker::start(cfg)
+        .err()
+        .expect("no TLS in this build");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("without TLS support"), "{err}");
+}

@@ -439,3 +439,135 @@ fn bad_certificate_files_stop_start_up_naming_the_file() {
         assert!(stderr.contains("garbage.pem"), "{stderr}");
     });
 }
+
+/// The release or debug `picomq` binary run with a config file, its log lines collected.
+struct Process {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Process {
+    fn start(conf: &std::path::Path) -> Process {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_picomq"))
+            .args(["--conf", &conf.display().to_string(), "--log-level", "info"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start picomq");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let err = child.stderr.take().expect("stderr");
+        thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Process {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first log line containing `needle` (waits at most 10 s).
+    fn wait_line(&mut self, needle: &str) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("no log line with {needle:?}:\n{}", self.seen.join("\n"));
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sighup_reloads_certificates_for_new_connections_and_keeps_old_ones() {
+    with_deadline(LIMIT, || {
+        let pki = Pki::generate();
+        let install = |name: &str| {
+            // Written beside and renamed over, as a certificate renewal tool does.
+            for ext in ["crt", "key"] {
+                let tmp = pki.path(&format!("live.{ext}.tmp"));
+                std::fs::copy(pki.path(&format!("{name}.{ext}")), &tmp).unwrap();
+                std::fs::rename(&tmp, pki.path(&format!("live.{ext}"))).unwrap();
+            }
+        };
+        install("server");
+        let conf = pki.path("picomq.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "[server]\nio_threads = 2\nrouter_shards = 1\n\
+                 [[listener]]\nbind = \"127.0.0.1:0\"\nprotocol = \"mqtts\"\n\
+                 cert_file = \"{}\"\nkey_file = \"{}\"\n",
+                pki.file("live.crt"),
+                pki.file("live.key")
+            ),
+        )
+        .unwrap();
+        let mut broker = Process::start(&conf);
+        let line = broker.wait_line("listening on ");
+        let addr: SocketAddr = line
+            .rsplit("listening on ")
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        assert!(addr.ip().is_loopback());
+        let v = ProtocolVersion::V311;
+        let mut old = tls_ok(addr, v, "old", pki.client("ca", None));
+        old.sub_ok(1, "r/#", QoS::AtMostOnce);
+        tls_refused(addr, "early", pki.client("other-ca", None));
+
+        // server2 is signed by the other CA: after the reload only its clients trust the broker.
+        install("server2");
+        broker.signal("-HUP");
+        broker.wait_line("certificate files reloaded");
+        let mut new = tls_ok(addr, v, "new", pki.client("other-ca", None));
+        tls_refused(addr, "stale", pki.client("ca", None));
+        // The connection made with the old certificate is still up and served.
+        new.publish("r/1", b"after reload", QoS::AtMostOnce, false, 0);
+        assert_publish(
+            &old.expect_publish(),
+            "r/1",
+            b"after reload",
+            QoS::AtMostOnce,
+        );
+        old.ping();
+
+        // A broken file on reload keeps the current certificate.
+        std::fs::write(pki.path("live.crt"), "garbage\n").unwrap();
+        broker.signal("-HUP");
+        broker.wait_line("previous file kept");
+        tls_ok(addr, v, "still", pki.client("other-ca", None)).disconnect();
+        new.disconnect();
+        old.disconnect();
+        broker.signal("-TERM");
+        broker.wait_line("picomq stopped");
+    });
+}
