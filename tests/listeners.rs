@@ -1,6 +1,9 @@
 //! Several listeners in one broker, over loopback only: each listener's own `max_connections`
 //! on top of the broker-wide one, per-listener `allow_anonymous` / password file overriding
 //! `[auth]`, and an IPv6 (`[::1]`) listener, plain and (with the `tls` feature) TLS.
+//!
+//! Owns nothing but tests; must not touch anything but loopback sockets and files under
+//! `CARGO_TARGET_TMPDIR`.
 
 mod common;
 

@@ -5,7 +5,9 @@
 //! version, ALPN, garbage and stalled handshakes, start-up errors for bad files, and certificate
 //! reload. Listener limits, per-listener auth and IPv6 are in tests/listeners.rs.
 //!
-//! Only built with the `tls` feature (the default).
+//! Only built with the `tls` feature (the default). Owns nothing but tests; must not touch
+//! anything but loopback sockets, the files it writes under `CARGO_TARGET_TMPDIR` and the
+//! `picomq` processes it starts.
 #![cfg(feature = "tls")]
 
 mod common;
@@ -112,7 +114,8 @@ fn tls_pubsub_round_trip_v311_and_v5() {
             sub.ack(&p);
             assert_publish(&sub.expect_publish(), "t/2", &big, QoS::AtMostOnce);
             publisher.disconnect();
-            sub.disconnect();
+            // The broker ends TLS sessions with close_notify, not just a FIN.
+            assert!(sub.disconnect_expect_close_notify(), "close_notify");
         }
         // ALPN "mqtt" is negotiated when offered (no ALPN was also fine above).
         let mut config = (*pki.client("ca", None)).clone();
@@ -165,7 +168,11 @@ fn identity_as_username_lets_the_acl_see_the_certificate_cn() {
     with_deadline(LIMIT, || {
         let pki = Pki::generate();
         let acl = pki.path("acl");
-        std::fs::write(&acl, "user alice\ntopic readwrite alice/#\n").unwrap();
+        std::fs::write(
+            &acl,
+            "user alice\ntopic readwrite alice/#\nuser dave.example\ntopic readwrite dave/#\n",
+        )
+        .unwrap();
         // A password file that knows nobody: with identity as user name it is not consulted.
         let passwd = pki.path("passwd");
         std::fs::write(&passwd, "").unwrap();
@@ -188,6 +195,14 @@ fn identity_as_username_lets_the_acl_see_the_certificate_cn() {
             bob.subscribe(1, &[("alice/#", QoS::AtMostOnce)]),
             vec![ReasonCode::NOT_AUTHORIZED]
         );
+        // A certificate without a CN stands for its first subjectAltName.
+        let mut dave = tls_ok(broker.addr, v, "d", pki.client("ca", Some("dave")));
+        dave.sub_ok(1, "dave/#", QoS::AtMostOnce);
+        assert_eq!(
+            dave.subscribe(2, &[("alice/#", QoS::AtMostOnce)]),
+            vec![ReasonCode::NOT_AUTHORIZED]
+        );
+        dave.disconnect();
         // Without a certificate there is no identity: refused (v5 0x87).
         let (_, ack) = tls_connect(broker.addr, v, "anon", pki.client("ca", None));
         assert_eq!(ack.map(|a| a.reason), Some(ReasonCode::NOT_AUTHORIZED));

@@ -165,8 +165,9 @@ pub struct TlsConfig {
     pub client_certificate: ClientCertificate,
     /// Lowest TLS version accepted.
     pub min_version: TlsVersion,
-    /// Like Mosquitto's option: the client certificate's subject CN becomes the user name (ACLs
-    /// use it) and the password file is not consulted; a client without a certificate is refused.
+    /// Like Mosquitto's option: the client certificate's subject CN (without one, its first DNS,
+    /// e-mail or URI subjectAltName) becomes the user name (ACLs use it) and the password file is
+    /// not consulted; a client without a certificate is refused.
     pub use_identity_as_username: bool,
 }
 

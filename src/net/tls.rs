@@ -3,7 +3,7 @@
 //! user name out of a client certificate (`use_identity_as_username`).
 //!
 //! Owns: [`TlsAcceptor`] (the current `ServerConfig` behind a lock held only to clone an `Arc`,
-//! never across I/O) and the small DER reader for the subject CN. Must not touch: sockets (the
+//! never across I/O) and the small DER reader for the subject CN / first SAN. Must not touch: sockets (the
 //! per-connection TLS state is driven by `transport.rs`), sessions or the protocol.
 
 use std::fmt;
@@ -148,9 +148,10 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, T
     Ok(certs)
 }
 
-/// The subject Common Name of a DER certificate, if it has one that is valid text. Written for
-/// hostile input: every length is checked, and anything unexpected gives `None`.
-pub fn subject_common_name(cert: &[u8]) -> Option<String> {
+/// The user name a client certificate stands for: its subject Common Name, or when it has none,
+/// its first subjectAltName that is text (DNS name, e-mail or URI). Written for hostile input:
+/// every length is checked, and anything unexpected gives `None`.
+pub fn certificate_identity(cert: &[u8]) -> Option<String> {
     let (cert_body, _) = der_take(cert, 0x30)?;
     let (mut tbs, _) = der_take(cert_body, 0x30)?;
     // Optional [0] version, then serial, signature algorithm, issuer, validity, subject.
@@ -160,8 +161,12 @@ pub fn subject_common_name(cert: &[u8]) -> Option<String> {
     for tag in [0x02, 0x30, 0x30, 0x30] {
         tbs = der_take(tbs, tag)?.1;
     }
-    let (mut subject, _) = der_take(tbs, 0x30)?;
-    // Name ::= SEQUENCE OF SET OF AttributeTypeAndValue { OID, value }
+    let (subject, rest) = der_take(tbs, 0x30)?;
+    common_name(subject).or_else(|| first_text_san(rest))
+}
+
+/// The CN in a Name: SEQUENCE OF SET OF AttributeTypeAndValue { OID, value }.
+fn common_name(mut subject: &[u8]) -> Option<String> {
     while !subject.is_empty() {
         let (mut set, rest) = der_take(subject, 0x31)?;
         subject = rest;
@@ -174,16 +179,58 @@ pub fn subject_common_name(cert: &[u8]) -> Option<String> {
             }
             let tag = *value.first()?;
             let (text, _) = der_take(value, tag)?;
-            // UTF8String, PrintableString, IA5String, T61String (read as Latin-1 would be wrong:
-            // only ASCII is accepted there).
+            // UTF8String, PrintableString, IA5String; T61String only when it is ASCII.
             return match tag {
-                0x0c | 0x13 | 0x16 => std::str::from_utf8(text).ok().map(str::to_owned),
-                0x14 if text.is_ascii() => std::str::from_utf8(text).ok().map(str::to_owned),
+                0x0c | 0x13 | 0x16 => text_of(text),
+                0x14 if text.is_ascii() => text_of(text),
                 _ => None,
             };
         }
     }
     None
+}
+
+/// The first dNSName, rfc822Name or URI of the subjectAltName extension. `rest` is what follows
+/// the subject in the TBSCertificate: subjectPublicKeyInfo, optional unique ids, [3] extensions.
+fn first_text_san(rest: &[u8]) -> Option<String> {
+    let (_, mut rest) = der_take(rest, 0x30)?;
+    for optional in [0x81, 0x82] {
+        if rest.first() == Some(&optional) {
+            rest = der_take(rest, optional)?.1;
+        }
+    }
+    let (extensions, _) = der_take(rest, 0xa3)?;
+    let (mut list, _) = der_take(extensions, 0x30)?;
+    while !list.is_empty() {
+        let (ext, next) = der_take(list, 0x30)?;
+        list = next;
+        let (oid, mut body) = der_take(ext, 0x06)?;
+        if oid != [0x55, 0x1d, 0x11] {
+            continue;
+        }
+        if body.first() == Some(&0x01) {
+            body = der_take(body, 0x01)?.1; // critical flag
+        }
+        let (octets, _) = der_take(body, 0x04)?;
+        let (mut names, _) = der_take(octets, 0x30)?;
+        while let Some(&tag) = names.first() {
+            let (value, next) = der_take(names, tag)?;
+            names = next;
+            if matches!(tag, 0x81 | 0x82 | 0x86) {
+                return text_of(value);
+            }
+        }
+        return None;
+    }
+    None
+}
+
+/// Non-empty UTF-8 text.
+fn text_of(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 /// Splits one DER element with tag `tag` off the front of `input`: (its contents, the rest).
@@ -230,7 +277,7 @@ mod tests {
         );
         for n in 0..64u8 {
             let junk: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37) ^ 0x30).collect();
-            let _ = subject_common_name(&junk);
+            let _ = certificate_identity(&junk);
         }
     }
 }

@@ -65,7 +65,8 @@ impl Transport {
         let _ = self.socket().shutdown(Shutdown::Write);
     }
 
-    /// The subject CN of the client's verified certificate (TLS with a client certificate only).
+    /// The subject CN (else first text SAN) of the client's verified certificate (TLS with a client
+    /// certificate only).
     pub fn peer_identity(&self) -> Option<String> {
         match self {
             Transport::Plain(_) => None,
@@ -74,7 +75,7 @@ impl Transport {
                 .tls
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .and_then(|cert| super::tls::subject_common_name(cert)),
+                .and_then(|cert| super::tls::certificate_identity(cert)),
         }
     }
 }
@@ -132,8 +133,16 @@ impl TlsStream {
                 Ok(n) => {
                     total += n;
                     if let Err(e) = self.tls.process_new_packets() {
+                        // Certificate and version problems are worth an operator's attention;
+                        // garbage and protocol noise (scanners) only at debug level.
+                        let level = match e {
+                            rustls::Error::InvalidCertificate(_)
+                            | rustls::Error::NoCertificatesPresented
+                            | rustls::Error::PeerIncompatible(_) => log::Level::Info,
+                            _ => log::Level::Debug,
+                        };
                         let peer = self.sock.peer_addr().ok();
-                        log::info!("TLS error with {peer:?}, closing: {e}");
+                        log::log!(level, "TLS handshake or record error with {peer:?}: {e}");
                         // The alert rustls queued, if the socket takes it.
                         let _ = self.tls.write_tls(&mut self.sock);
                         return ReadState::Closed;

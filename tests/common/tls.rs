@@ -40,7 +40,8 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A directory of PEM files: CAs `ca` and `other-ca`; `server` (signed by `ca`, for 127.0.0.1,
 /// ::1 and localhost) and `server2` (the same names, signed by `other-ca`); client certificates
-/// `alice` and `bob` (signed by `ca`) and `mallory` (signed by `other-ca`).
+/// `alice` and `bob` (signed by `ca`), `mallory` (signed by `other-ca`) and `dave` (signed by `ca`,
+/// no CN, subjectAltName DNS:dave.example).
 pub struct Pki {
     /// Where the files are.
     pub dir: PathBuf,
@@ -90,12 +91,20 @@ impl Pki {
             "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
         )
         .expect("ext file");
+        std::fs::write(
+            dir.join("san-only.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n\
+             subjectAltName=DNS:dave.example,DNS:other.example\n",
+        )
+        .expect("ext file");
         let leaves = [
             ("server", "ca", "localhost", "server.ext"),
             ("server2", "other-ca", "localhost", "server.ext"),
             ("alice", "ca", "alice", "client.ext"),
             ("bob", "ca", "bob", "client.ext"),
             ("mallory", "other-ca", "mallory", "client.ext"),
+            // No CN: its identity is its first subjectAltName.
+            ("dave", "ca", "", "san-only.ext"),
         ];
         for (i, (name, ca, cn, ext)) in leaves.into_iter().enumerate() {
             openssl(
@@ -200,6 +209,24 @@ impl Client {
             ClientConnection::new(config, name).expect("client connection"),
         ));
         c
+    }
+
+    /// Sends DISCONNECT and reads to the end: true when the broker ended the TLS session with a
+    /// close_notify (a clean `Ok(0)`), false when the socket just closed or failed.
+    pub fn disconnect_expect_close_notify(mut self) -> bool {
+        use std::io::Read;
+        self.send(&super::Packet::Disconnect(super::Disconnect::default()));
+        let tls = self.tls.as_mut().expect("a TLS client");
+        let mut stream = rustls::Stream::new(tls.as_mut(), &mut self.stream);
+        let mut buf = [0u8; 1024];
+        for _ in 0..1000 {
+            match stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// The TLS connection's negotiated ALPN protocol and version (after the handshake).

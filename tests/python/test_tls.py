@@ -3,7 +3,7 @@
 Certificates are made per module with the `openssl` command (a missing openssl fails the run):
 two CAs, a server certificate for 127.0.0.1 signed by the first, and client certificates `alice`
 (first CA) and `mallory` (second CA). picomq runs from target/release with a config of its own
-(no --listen, which would replace the TLS listener).
+(no --listen, which would replace the TLS listener). Loopback only; files go to pytest's tmp dirs.
 """
 
 import os
