@@ -105,6 +105,7 @@ fn allow_anonymous_and_password_file_per_listener() {
         let hash = PasswordHash::pbkdf2(b"secret", [7; SALT_LEN], 1000);
         file.set("carol", hash).expect("user");
         std::fs::write(&passwd, file.to_text()).unwrap();
+        let passwd_path = passwd.clone();
         let broker = TestBroker::start_with(move |cfg| {
             // [auth] is open; the second listener closes anonymous access and checks passwords.
             let mut closed = loopback(0);
@@ -131,8 +132,17 @@ fn allow_anonymous_and_password_file_per_listener() {
         let (c, ack) = Client::handshake(closed, good);
         assert_eq!(ack.reason, ReasonCode::SUCCESS);
         c.disconnect();
-        let (_, ack) = Client::handshake(closed, bad);
+        let (_, ack) = Client::handshake(closed, bad.clone());
         assert_eq!(ack.reason, ReasonCode::BAD_USER_NAME_OR_PASSWORD);
+        // The listener's own password file is reloaded too (SIGHUP's reloader).
+        let mut file = PasswordFile::new();
+        let hash = PasswordHash::pbkdf2(b"wrong", [9; SALT_LEN], 1000);
+        file.set("carol", hash).expect("user");
+        std::fs::write(&passwd_path, file.to_text()).unwrap();
+        broker.reloader().reload().expect("reload");
+        let (c, ack) = Client::handshake(closed, bad);
+        assert_eq!(ack.reason, ReasonCode::SUCCESS, "new password after reload");
+        c.disconnect();
         broker.shutdown();
     });
 }

@@ -114,6 +114,11 @@ impl TestBroker {
         self.broker.as_ref().expect("running").authenticator()
     }
 
+    /// What SIGHUP does: reloads every listener's auth files and TLS certificates.
+    pub fn reloader(&self) -> picomq::net::Reloader {
+        self.broker.as_ref().expect("running").reloader()
+    }
+
     /// Stops the broker and fails if its threads do not all exit within 10 s.
     pub fn shutdown(mut self) {
         self.stop_and_join();
