@@ -145,7 +145,7 @@ impl Cli {
                         format!("{bind} is given twice"),
                     ));
                 }
-                listeners.push(ListenerConfig { bind });
+                listeners.push(ListenerConfig::plain(bind));
             }
             config.listeners = listeners;
         }

@@ -1,7 +1,7 @@
 //! The TOML config file as written on disk, and its validation into the typed [`Config`].
 //!
-//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, `[limits]` (in
-//! `limits.rs`), `[redirect]` (in `redirect.rs`), `[auth]`, all keys optional,
+//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]` (in `file/listener.rs`),
+//! `[mqtt]`, `[limits]` (in `file/limits.rs`), `[redirect]` (in `file/redirect.rs`), `[auth]`, all keys optional,
 //! unknown keys rejected), the range checks of every setting, and [`ConfigError`] with its
 //! `file:line: key: message` form. Every value is read as a [`Spanned`] so an error can name the line
 //! it came from. Must not touch: the command line (`cli.rs`), unit syntax (`units.rs`), sockets or
@@ -21,8 +21,11 @@ mod limits;
 mod redirect;
 
 use super::units::{DurationOrNever, HumanDuration, HumanSize};
-use super::{resolve_thread_count, Config, ListenerConfig, SharedStrategy};
+use super::{resolve_thread_count, Config, SharedStrategy};
+
+mod listener;
 use crate::protocol::QoS;
+use listener::ListenerSection;
 
 /// Highest `io_threads` / `router_shards` accepted; far above any edge device, it catches typos.
 pub const MAX_THREADS: usize = 1024;
@@ -180,13 +183,6 @@ struct ServerSection {
     io_threads: Field<Int>,
     router_shards: Field<Int>,
     max_connections: Field<Int>,
-}
-
-/// One `[[listener]]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct ListenerSection {
-    bind: Field<String>,
 }
 
 /// `[mqtt]`
@@ -396,33 +392,39 @@ impl Reader<'_> {
             config.max_connections,
         )?;
 
-        if let Some(list) = &file.listener {
-            config.listeners = self.listeners(list)?;
-        }
-
         self.mqtt(&file.mqtt, &mut config)?;
         self.limits(&file.limits, &mut config.mqtt.limits)?;
         self.redirect(&file.redirect, &mut config.mqtt.redirect)?;
         self.auth(&file.auth, &mut config)?;
+        if let Some(list) = &file.listener {
+            // After [auth]: a listener's own auth settings start from it.
+            config.listeners = self.listeners(list, &config.auth)?;
+        }
         Ok(config)
+    }
+
+    /// Reads a file path: `None` when the key is left out, `Some(None)` for `""` (no file).
+    fn path(
+        &self,
+        field: &Field<String>,
+        key: &str,
+    ) -> Result<Option<Option<PathBuf>>, ConfigError> {
+        let Some(value) = field else {
+            return Ok(None);
+        };
+        let text = value.get_ref();
+        if text.contains('\0') {
+            return Err(self.error(value.span(), key, "must not contain U+0000"));
+        }
+        Ok(Some((!text.is_empty()).then(|| PathBuf::from(text))))
     }
 
     /// Validates the `[auth]` section into `config.auth`: `""` means no file, and
     /// `allow_anonymous` left out follows the password file (false with one, true without).
     fn auth(&self, a: &AuthSection, config: &mut Config) -> Result<(), ConfigError> {
-        let path = |field: &Field<String>, key: &str| -> Result<Option<PathBuf>, ConfigError> {
-            let Some(value) = field else {
-                return Ok(None);
-            };
-            let text = value.get_ref();
-            if text.contains('\0') {
-                return Err(self.error(value.span(), key, "must not contain U+0000"));
-            }
-            Ok((!text.is_empty()).then(|| PathBuf::from(text)))
-        };
         let out = &mut config.auth;
-        out.password_file = path(&a.password_file, "auth.password_file")?;
-        out.acl_file = path(&a.acl_file, "auth.acl_file")?;
+        out.password_file = self.path(&a.password_file, "auth.password_file")?.flatten();
+        out.acl_file = self.path(&a.acl_file, "auth.acl_file")?.flatten();
         out.allow_anonymous = match &a.allow_anonymous {
             Some(v) => *v.get_ref(),
             None => out.password_file.is_none(),
@@ -439,36 +441,6 @@ impl Reader<'_> {
             out.methods.push(name.get_ref().clone());
         }
         Ok(())
-    }
-
-    /// Validates the `[[listener]]` tables: at least one, each with a distinct `bind`.
-    fn listeners(
-        &self,
-        list: &Spanned<Vec<Spanned<ListenerSection>>>,
-    ) -> Result<Vec<ListenerConfig>, ConfigError> {
-        if list.get_ref().is_empty() {
-            return Err(self.error(
-                list.span(),
-                "listener",
-                "at least one [[listener]] is required",
-            ));
-        }
-        let mut listeners: Vec<ListenerConfig> = Vec::new();
-        for table in list.get_ref() {
-            let Some(bind) = &table.get_ref().bind else {
-                let message =
-                    "missing; every [[listener]] needs an address such as \"127.0.0.1:1883\"";
-                return Err(self.error(table.span(), "listener.bind", message));
-            };
-            let addr = parse_bind(bind.get_ref())
-                .map_err(|m| self.error(bind.span(), "listener.bind", m))?;
-            if listeners.iter().any(|l| l.bind == addr) {
-                let message = format!("{addr} is listed by more than one [[listener]]");
-                return Err(self.error(bind.span(), "listener.bind", message));
-            }
-            listeners.push(ListenerConfig { bind: addr });
-        }
-        Ok(listeners)
     }
 
     /// Validates the `[mqtt]` section into `config.mqtt`.

@@ -32,8 +32,18 @@ pub fn owner_thread(client_id: &str, threads: usize) -> usize {
 
 impl IoThread {
     /// A CONNECT arrived on connection `id`: admit it, then place it.
-    pub(super) fn on_connect(&mut self, id: usize, connect: Box<Connect>) {
+    pub(super) fn on_connect(&mut self, id: usize, mut connect: Box<Connect>) {
         let shared = self.shared.clone();
+        let Some(conn) = self.conns.get(id) else {
+            return;
+        };
+        let listener = &shared.listeners[usize::from(conn.listener)];
+        let identity_as_username = listener
+            .cfg
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.use_identity_as_username);
+        let identity = identity_as_username.then(|| conn.transport.peer_identity());
         let admitted = match admit(&connect, &shared.cfg.mqtt, || shared.assign_client_id()) {
             Ok(a) => a,
             Err(refusal) => {
@@ -53,8 +63,9 @@ impl IoThread {
             }
         };
         if let Some(name) = &connect.properties.authentication_method {
-            // MQTT 5 enhanced authentication: the method decides instead of the password file.
-            let method = shared.auth.auth_method(name);
+            // MQTT 5 enhanced authentication: the listener's method decides instead of the
+            // password file or the certificate.
+            let method = listener.auth.auth_method(name);
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
@@ -62,11 +73,20 @@ impl IoThread {
             let step = ConnectAuth::begin(connect, admitted, method, &mut conn.out.wire);
             return self.on_connect_step(id, step);
         }
-        let password = connect.password.as_deref();
-        if let Err(reason) = shared
-            .auth
-            .check_connect(connect.username.as_deref(), password)
-        {
+        let verdict = match identity {
+            // use_identity_as_username (Mosquitto's meaning): the verified certificate is the
+            // credential; its CN is the user name the ACL sees and the password file is not read.
+            Some(Some(cn)) => {
+                connect.username = Some(cn);
+                connect.password = None;
+                Ok(())
+            }
+            Some(None) => Err(crate::protocol::ReasonCode::NOT_AUTHORIZED),
+            None => listener
+                .auth
+                .check_connect(connect.username.as_deref(), connect.password.as_deref()),
+        };
+        if let Err(reason) = verdict {
             log::info!(
                 "refused client {:?} (user {:?}): {}",
                 admitted.client_id,
@@ -110,7 +130,7 @@ impl IoThread {
 
     /// A connection handed over by another thread.
     pub(super) fn adopt(&mut self, a: Adopted) {
-        let Some(id) = self.add_conn(a.stream, Some(a.rbuf)) else {
+        let Some(id) = self.add_conn(a.transport, a.listener, Some(a.rbuf)) else {
             return;
         };
         if let Some(conn) = self.conns.get_mut(id) {
@@ -146,9 +166,10 @@ impl IoThread {
         let Some(mut conn) = self.conns.remove(id) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(conn.transport.socket());
         let adopted = Adopted {
-            stream: conn.stream,
+            transport: conn.transport,
+            listener: conn.listener,
             rbuf: conn.rbuf,
             connect,
             admitted,
@@ -170,6 +191,7 @@ impl IoThread {
         let slot = self.sessions.insert(SessionSlot {
             session,
             conn: None,
+            listener: 0,
         }) as u32;
         debug_assert_eq!(slot, me.slot);
         self.by_client.insert(cid, slot);
@@ -210,11 +232,10 @@ impl IoThread {
             return;
         };
         s.conn = Some(id);
+        s.listener = conn.listener;
         conn.phase = Phase::Attached { slot };
-        let acl = self
-            .shared
-            .auth
-            .client_acl(&admitted.client_id, connect.username.as_deref());
+        let auth = &self.shared.listeners[usize::from(conn.listener)].auth;
+        let acl = auth.client_acl(&admitted.client_id, connect.username.as_deref());
         if acl.patterns_refused() {
             log::warn!(
                 "client {}: id or user name contains + or #: ACL patterns do not apply",
@@ -231,7 +252,7 @@ impl IoThread {
             &mut conn.out,
         );
         let method = connect.properties.authentication_method.as_deref();
-        if let Some(method) = method.and_then(|m| self.shared.auth.auth_method(m)) {
+        if let Some(method) = method.and_then(|m| auth.auth_method(m)) {
             s.session
                 .enable_reauth(LinkAuth::new(method, connect.username.clone()));
         }
