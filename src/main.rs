@@ -7,12 +7,10 @@
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 
 use clap::Parser;
-use picomq::auth::Authenticator;
 use picomq::config::cli::Command;
-use picomq::net::{Broker, StopHandle};
+use picomq::net::{Broker, Reloader, StopHandle};
 
 fn main() {
     let cli = picomq::config::cli::Cli::parse();
@@ -54,16 +52,17 @@ fn main() {
     if let Err(e) = stop_on_signals(broker.stop_handle()) {
         log::warn!("cannot watch SIGINT/SIGTERM ({e}); stop picomq with SIGKILL");
     }
-    if let Err(e) = reload_on_sighup(broker.authenticator()) {
-        log::warn!("cannot watch SIGHUP ({e}); restart picomq to reload auth files");
+    if let Err(e) = reload_on_sighup(broker.reloader()) {
+        log::warn!("cannot watch SIGHUP ({e}); restart picomq to reload auth and TLS files");
     }
     broker.join();
     log::info!("picomq stopped");
 }
 
-/// Reloads the password and ACL files on each SIGHUP, without dropping connections; a file that
-/// fails to load is reported and the previous files stay in force.
-fn reload_on_sighup(auth: Arc<Authenticator>) -> std::io::Result<()> {
+/// Reloads the password and ACL files and the TLS certificates on each SIGHUP, without dropping
+/// connections (new TLS connections get the new certificate); a file that fails to load is
+/// reported and its previous version stays in force.
+fn reload_on_sighup(reloader: Reloader) -> std::io::Result<()> {
     let (mut rx, tx) = UnixStream::pair()?;
     signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, tx)?;
     std::thread::Builder::new()
@@ -72,9 +71,13 @@ fn reload_on_sighup(auth: Arc<Authenticator>) -> std::io::Result<()> {
         .spawn(move || {
             let mut byte = [0u8; 1];
             while rx.read(&mut byte).is_ok() {
-                match auth.reload() {
-                    Ok(()) => log::info!("SIGHUP: password and ACL files reloaded"),
-                    Err(e) => log::error!("SIGHUP: reload failed, previous files kept: {e}"),
+                match reloader.reload() {
+                    Ok(()) => log::info!("SIGHUP: password, ACL and certificate files reloaded"),
+                    Err(errors) => {
+                        for e in errors {
+                            log::error!("SIGHUP: reload failed, previous file kept: {e}");
+                        }
+                    }
                 }
             }
         })?;

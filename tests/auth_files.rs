@@ -103,6 +103,7 @@ fn entries_written_by_mosquitto_passwd_verify() {
         password_file: Some(file.clone()),
         acl_file: None,
         allow_anonymous: false,
+        methods: Vec::new(),
     })
     .unwrap();
     assert_eq!(auth.check_connect(Some("bob"), Some(b"hunter2")), Ok(()));

@@ -113,16 +113,50 @@ fn known_keys(text_with_unknown: &str) -> BTreeSet<String> {
 
 /// Keys the code reads that the shipped file leaves out on purpose, because their default
 /// depends on other keys; each is shown as a commented-out `# key = ...` line in its section.
-const UNSET_IN_SHIPPED: &[&str] = &["auth.allow_anonymous"];
+/// The listener keys with no default value, and the TLS keys, which a plain listener refuses, are
+/// shown commented out as well.
+const UNSET_IN_SHIPPED: &[&str] = &[
+    "auth.allow_anonymous",
+    "listener.max_connections",
+    "listener.allow_anonymous",
+    "listener.password_file",
+    "listener.acl_file",
+    "listener.cert_file",
+    "listener.key_file",
+    "listener.ca_file",
+    "listener.client_certificate",
+    "listener.tls_min_version",
+    "listener.use_identity_as_username",
+];
+
+/// The TLS keys, valid only with `protocol = "mqtts"`.
+const TLS_KEYS: &[&str] = &[
+    "cert_file",
+    "key_file",
+    "ca_file",
+    "client_certificate",
+    "tls_min_version",
+    "use_identity_as_username",
+];
+
+/// The header line of `table` in the shipped file: `[table]` or `[[table]]`.
+fn header_of(text: &str, table: &str) -> String {
+    let array = format!("[[{table}]]\n");
+    if text.contains(&array) {
+        array
+    } else {
+        format!("[{table}]\n")
+    }
+}
 
 #[test]
 fn keys_left_unset_are_shown_commented_out() {
     let text = shipped_text();
     for dotted in UNSET_IN_SHIPPED {
         let (table, key) = dotted.split_once('.').unwrap();
-        let section = text
-            .split(&format!("[{table}]\n"))
-            .nth(1)
+        // From the (uncommented) header to the next uncommented one.
+        let (_, section) = text
+            .split_once(&header_of(&text, table))
             .unwrap_or_else(|| panic!("[{table}] is in the shipped file"));
         let section = section.split("\n[").next().unwrap();
         assert!(
@@ -172,6 +206,14 @@ fn other_value(dotted: &str) -> Option<String> {
         "server.io_threads" | "server.router_shards" => more_threads,
         "server.max_connections" => "7".into(),
         "listener.bind" => "\"[::1]:1884\"".into(),
+        "listener.protocol" => "\"mqtts\"\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"".into(),
+        "listener.max_connections" => "5".into(),
+        "listener.allow_anonymous" => "false".into(),
+        "listener.password_file" | "listener.acl_file" => "\"/etc/picomq/other\"".into(),
+        "listener.cert_file" | "listener.key_file" | "listener.ca_file" => "\"/x.pem\"".into(),
+        "listener.client_certificate" => "\"optional\"".into(),
+        "listener.tls_min_version" => "\"1.3\"".into(),
+        "listener.use_identity_as_username" => "true".into(),
         "mqtt.max_packet_size" => "\"2MiB\"".into(),
         "mqtt.max_client_id_len" => "23".into(),
         "mqtt.allow_empty_client_id" => "false".into(),
@@ -182,6 +224,7 @@ fn other_value(dotted: &str) -> Option<String> {
         "mqtt.max_queued_messages" => "10".into(),
         "mqtt.max_queued_bytes" => "\"1KiB\"".into(),
         "mqtt.max_session_expiry" => "\"1d\"".into(),
+        "mqtt.persistent_client_expiration" => "\"2h\"".into(),
         "mqtt.retain_available" => "false".into(),
         "mqtt.max_qos" => "1".into(),
         "mqtt.max_topic_levels" => "8".into(),
@@ -209,6 +252,7 @@ fn other_value(dotted: &str) -> Option<String> {
         "auth.password_file" => "\"/etc/picomq/passwd\"".into(),
         "auth.acl_file" => "\"/etc/picomq/acl\"".into(),
         "auth.allow_anonymous" => "false".into(),
+        "auth.methods" => "[\"SCRAM-SHA-512\"]".into(),
         _ => return None,
     })
 }
@@ -220,8 +264,33 @@ fn every_key_in_the_shipped_file_is_read() {
     for dotted in UNSET_IN_SHIPPED {
         let (table, key) = dotted.split_once('.').unwrap();
         let value = other_value(dotted).unwrap_or_else(|| panic!("add {dotted} to other_value()"));
-        let header = format!("[{table}]\n");
-        let changed = text.replacen(&header, &format!("{header}{key} = {value}\n"), 1);
+        let header = header_of(&text, table);
+        let mut lines = format!("{key} = {value}\n");
+        if table == "listener" && TLS_KEYS.contains(&key) {
+            // A TLS key needs a TLS listener with its certificate and key.
+            let text = text.replace("protocol = \"mqtt\"\n", "");
+            let mut base = "protocol = \"mqtts\"\n".to_owned();
+            for (k, v) in [
+                ("cert_file", "\"/c.pem\""),
+                ("key_file", "\"/k.pem\""),
+                ("ca_file", "\"/ca.pem\""),
+            ] {
+                if k != key {
+                    base += &format!("{k} = {v}\n");
+                }
+            }
+            lines = base + &lines;
+            let changed = text.replacen(&header, &format!("{header}{lines}"), 1);
+            let config =
+                Config::from_toml_str(&changed).unwrap_or_else(|e| panic!("{dotted}: {e}"));
+            assert_ne!(
+                config,
+                Config::default(),
+                "{dotted} = {value} had no effect"
+            );
+            continue;
+        }
+        let changed = text.replacen(&header, &format!("{header}{lines}"), 1);
         let config = Config::from_toml_str(&changed).unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(
             config,
@@ -248,7 +317,10 @@ fn deleting_any_key_keeps_the_defaults() {
         let mut without = with_line(&text, index, None);
         if dotted == "listener.bind" {
             // A listener needs an address; drop the whole table instead.
-            without = without.replacen("[[listener]]\n", "", 1);
+            without =
+                without
+                    .replacen("[[listener]]\n", "", 1)
+                    .replacen("protocol = \"mqtt\"\n", "", 1);
         }
         let config = Config::from_toml_str(&without).unwrap_or_else(|e| panic!("{dotted}: {e}"));
         assert_eq!(config, Config::default(), "without {dotted}");
@@ -519,6 +591,24 @@ fn auth_settings_and_the_anonymous_default() {
         (err.line(), err.key()),
         (Some(2), Some("auth.allow_anonymous"))
     );
+    // Enhanced authentication methods: off by default; SCRAM-SHA-512 and SCRAM-SHA-256 exist.
+    assert!(open.methods.is_empty());
+    let scram = auth("[auth]\npassword_file = \"pw\"\nmethods = [\"SCRAM-SHA-512\"]\n");
+    assert_eq!(scram.methods, vec!["SCRAM-SHA-512".to_owned()]);
+    let both = auth("[auth]\nmethods = [\"SCRAM-SHA-256\", \"SCRAM-SHA-512\"]\n");
+    assert_eq!(both.methods, vec!["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    for bad in [
+        "[\"SCRAM-SHA-1\"]",
+        "[\"SCRAM-SHA-512\", \"SCRAM-SHA-512\"]",
+        "\"x\"",
+    ] {
+        let err = invalid(Config::from_toml_str(&format!("[auth]\nmethods = {bad}\n")));
+        assert_eq!(
+            (err.line(), err.key()),
+            (Some(2), Some("auth.methods")),
+            "{bad}"
+        );
+    }
     let err = invalid(Config::from_toml_str("[auth]\npasword_file = \"x\"\n"));
     assert_eq!(
         (err.line(), err.key()),
@@ -662,6 +752,7 @@ fn passwd_subcommand() {
             batch: true,
             delete: false,
             iterations: Some(500),
+            scram_sha256: false,
             file: PathBuf::from("pw.txt"),
             user: "alice".into(),
             password: Some("s3cret".into()),

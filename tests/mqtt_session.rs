@@ -296,6 +296,29 @@ fn mqtt_3_1_2_11_v5_session_expires_after_its_interval() {
 }
 
 #[test]
+fn v311_persistent_session_expires_after_persistent_client_expiration() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start_with(|c| c.mqtt.persistent_client_expiration = 1);
+        let mut c = Client::connect_v311(b.addr, "p-exp", false, 60);
+        c.sub_ok(1, "p-exp/t", QoS::AtLeastOnce);
+        c.disconnect();
+        std::thread::sleep(Duration::from_millis(200));
+        let (c, ack) = Client::connect_v311_ack(b.addr, "p-exp", false, 60);
+        assert!(ack.session_present, "session kept within its 1 s");
+        c.disconnect();
+        std::thread::sleep(Duration::from_millis(1500));
+        let (mut c, ack) = Client::connect_v311_ack(b.addr, "p-exp", false, 60);
+        assert!(
+            !ack.session_present,
+            "session must be gone 1.5 s after a 1 s expiration"
+        );
+        let mut p = Client::connect(b.addr, ProtocolVersion::V311, "p-exp-pub");
+        p.publish("p-exp/t", b"to nobody", QoS::AtLeastOnce, false, 1);
+        c.expect_nothing(Duration::from_millis(500));
+    });
+}
+
+#[test]
 fn mqtt_3_14_2_2_v5_disconnect_can_shorten_session_expiry_to_zero() {
     with_deadline(Duration::from_secs(20), || {
         let b = TestBroker::start();

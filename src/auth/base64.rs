@@ -2,7 +2,7 @@
 //! salts and hashes of its password files.
 //!
 //! Owns: encoding and strict decoding of short values (12-byte salts, 64-byte digests). Must not
-//! touch: anything else. About sixty lines, so no crate for it: the password file is the only user.
+//! touch: anything else. About sixty lines, so no crate for it: the password file and SCRAM messages are its users.
 //!
 //! Decoding is strict on purpose: padding is required when the length is not a multiple of three
 //! bytes, no whitespace, no URL-safe alphabet, and the unused low bits of the last character must

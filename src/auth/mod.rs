@@ -16,6 +16,10 @@
 //!    anonymous clients are not allowed, 0x86 Bad user name or password otherwise; for MQTT 3.1.1
 //!    map it with `ReasonCode::to_v3_connack` (0x86 → 4, 0x87 → 5). Mosquitto answers 5 in both
 //!    cases; picomq tells them apart as issue 4 asks.
+//!    A CONNECT with an Authentication Method (MQTT 5 enhanced authentication) skips this:
+//!    [`Authenticator::auth_method`] finds the registered [`AuthMethod`] (configured in
+//!    `[auth] methods`; [`scram`] provides SCRAM-SHA-512 over the password file) and
+//!    `session::enhanced_auth` runs its exchange instead.
 //! 3. Once the client id is final: [`Authenticator::client_acl`] → a [`ClientAcl`] kept by the
 //!    session, together with [`Authenticator::generation`].
 //! 4. PUBLISH (and a will when it is published): `check(topic, Access::Write)`; refused → drop
@@ -32,9 +36,11 @@
 
 pub mod acl;
 mod base64;
+pub mod enhanced;
 mod overlap;
 pub mod passwd;
 pub mod passwd_cli;
+pub mod scram;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -43,6 +49,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 pub use self::acl::{Access, Acl, ClientAcl, SubscribeVerdict};
+pub use self::enhanced::{AuthExchange, AuthMethod, NonceSource, Step};
 pub use self::passwd::{PasswordFile, PasswordHash};
 pub use crate::config::AuthConfig;
 use crate::protocol::ReasonCode;
@@ -85,6 +92,8 @@ pub enum AuthError {
         /// What is wrong with it.
         message: String,
     },
+    /// The settings cannot work together (e.g. SCRAM-SHA-512 without a password file).
+    Settings(String),
 }
 
 impl fmt::Display for AuthError {
@@ -99,6 +108,7 @@ impl fmt::Display for AuthError {
                 line,
                 message,
             } => write!(f, "{}:{line}: {message}", path.display()),
+            AuthError::Settings(message) => write!(f, "[auth]: {message}"),
         }
     }
 }
@@ -107,7 +117,7 @@ impl std::error::Error for AuthError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AuthError::Read { source, .. } => Some(source),
-            AuthError::Invalid { .. } => None,
+            AuthError::Invalid { .. } | AuthError::Settings(_) => None,
         }
     }
 }
@@ -115,7 +125,7 @@ impl std::error::Error for AuthError {
 /// The files in force at one moment.
 #[derive(Debug)]
 struct AuthState {
-    passwords: Option<PasswordFile>,
+    passwords: Option<Arc<PasswordFile>>,
     acl: Option<Acl>,
     /// Starts at 0, +1 on each successful reload.
     generation: u64,
@@ -131,22 +141,114 @@ pub struct Authenticator {
     config: AuthConfig,
     /// False for [`Authenticator::from_parts`]: nothing to re-read.
     from_files: bool,
-    state: RwLock<Arc<AuthState>>,
+    state: Arc<RwLock<Arc<AuthState>>>,
+    /// Enhanced authentication methods by name (MQTT 5.0 section 4.12).
+    methods: Vec<Arc<dyn AuthMethod>>,
 }
+
+/// The password file in force, as enhanced authentication methods see it: a handle that follows
+/// reloads (each [`PasswordSource::current`] is a snapshot).
+#[derive(Debug, Clone)]
+pub struct PasswordSource(Arc<RwLock<Arc<AuthState>>>);
+
+impl PasswordSource {
+    /// A source that never changes (tests, embedding).
+    pub fn fixed(passwords: Option<PasswordFile>) -> PasswordSource {
+        PasswordSource(Arc::new(RwLock::new(Arc::new(AuthState {
+            passwords: passwords.map(Arc::new),
+            acl: None,
+            generation: 0,
+        }))))
+    }
+
+    /// The password file in force now, if any.
+    pub fn current(&self) -> Option<Arc<PasswordFile>> {
+        self.0.read().passwords.clone()
+    }
+}
+
+/// Name of the SCRAM-SHA-512 method (users with `$7$` entries).
+pub const SCRAM_SHA_512: &str = "SCRAM-SHA-512";
+
+/// Name of the SCRAM-SHA-256 method (users with `$scram-sha-256$` entries).
+pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+
+/// The enhanced authentication methods built in, as `[auth] methods` names them.
+pub const BUILT_IN_METHODS: [&str; 2] = [SCRAM_SHA_512, SCRAM_SHA_256];
 
 impl Authenticator {
     /// Reads the files named by `config`. Errors name the file and, for a bad line, the line.
+    ///
+    /// Enhanced authentication methods named in `config.methods` are registered (the built-in
+    /// ones are [`BUILT_IN_METHODS`]); their nonce generator is seeded from `/dev/urandom` here.
     pub fn load(config: &AuthConfig) -> Result<Authenticator, AuthError> {
         let (passwords, acl) = read_files(config)?;
-        Ok(Authenticator {
+        let mut auth = Authenticator {
             config: config.clone(),
             from_files: true,
-            state: RwLock::new(Arc::new(AuthState {
+            state: Arc::new(RwLock::new(Arc::new(AuthState {
                 passwords,
                 acl,
                 generation: 0,
-            })),
-        })
+            }))),
+            methods: Vec::new(),
+        };
+        for name in &config.methods {
+            if !BUILT_IN_METHODS.contains(&name.as_str()) {
+                let msg = format!("unknown authentication method {name:?}");
+                return Err(AuthError::Settings(msg));
+            }
+            if config.password_file.is_none() {
+                let msg = format!("methods: {name} needs a password_file");
+                return Err(AuthError::Settings(msg));
+            }
+            let nonces = NonceSource::from_os().map_err(|source| AuthError::Read {
+                what: "random seed",
+                path: PathBuf::from("/dev/urandom"),
+                source,
+            })?;
+            auth = match name.as_str() {
+                SCRAM_SHA_256 => auth.with_scram_sha256(nonces),
+                _ => auth.with_scram_sha512(nonces),
+            };
+        }
+        Ok(auth)
+    }
+
+    /// Registers an enhanced authentication method (replacing one of the same name).
+    pub fn with_method(mut self, method: Arc<dyn AuthMethod>) -> Authenticator {
+        self.methods.retain(|m| m.name() != method.name());
+        self.methods.push(method);
+        self
+    }
+
+    /// Registers SCRAM-SHA-512 over this authenticator's password file.
+    pub fn with_scram_sha512(self, nonces: NonceSource) -> Authenticator {
+        let source = self.password_source();
+        self.with_method(Arc::new(scram::ScramSha512Method::new(
+            source,
+            Arc::new(nonces),
+        )))
+    }
+
+    /// Registers SCRAM-SHA-256 over this authenticator's password file.
+    pub fn with_scram_sha256(self, nonces: NonceSource) -> Authenticator {
+        let source = self.password_source();
+        self.with_method(Arc::new(scram::ScramSha256Method::new(
+            source,
+            Arc::new(nonces),
+        )))
+    }
+
+    /// The enhanced authentication method registered as `name` (case-sensitive, as MQTT compares
+    /// UTF-8 strings).
+    pub fn auth_method(&self, name: &str) -> Option<Arc<dyn AuthMethod>> {
+        self.methods.iter().find(|m| m.name() == name).cloned()
+    }
+
+    /// The password file, following reloads.
+    pub fn password_source(&self) -> PasswordSource {
+        PasswordSource(Arc::clone(&self.state))
     }
 
     /// Builds one from already parsed files (tests, embedding); [`Authenticator::reload`] then
@@ -161,13 +263,15 @@ impl Authenticator {
                 password_file: None,
                 acl_file: None,
                 allow_anonymous,
+                methods: Vec::new(),
             },
             from_files: false,
-            state: RwLock::new(Arc::new(AuthState {
-                passwords,
+            state: Arc::new(RwLock::new(Arc::new(AuthState {
+                passwords: passwords.map(Arc::new),
                 acl,
                 generation: 0,
-            })),
+            }))),
+            methods: Vec::new(),
         }
     }
 
@@ -278,7 +382,7 @@ impl Authenticator {
                     .to_owned(),
             );
         }
-        if state.passwords.as_ref().is_some_and(PasswordFile::is_empty) {
+        if state.passwords.as_ref().is_some_and(|p| p.is_empty()) {
             out.push(
                 "auth: the password file has no users: only anonymous clients can connect"
                     .to_owned(),
@@ -289,9 +393,15 @@ impl Authenticator {
 }
 
 /// Reads and parses the configured files.
-fn read_files(config: &AuthConfig) -> Result<(Option<PasswordFile>, Option<Acl>), AuthError> {
+type Files = (Option<Arc<PasswordFile>>, Option<Acl>);
+
+fn read_files(config: &AuthConfig) -> Result<Files, AuthError> {
     let passwords = match &config.password_file {
-        Some(path) => Some(parse_file(path, "password file", PasswordFile::parse)?),
+        Some(path) => Some(Arc::new(parse_file(
+            path,
+            "password file",
+            PasswordFile::parse,
+        )?)),
         None => None,
     };
     let acl = match &config.acl_file {

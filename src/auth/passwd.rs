@@ -1,6 +1,6 @@
 //! Mosquitto-compatible password files: parsing, verification and editing.
 //!
-//! Owns: the file format, the two hash schemes, constant-time comparison, and the in-memory file
+//! Owns: the file format, the hash schemes, constant-time comparison, and the in-memory file
 //! that `picomq passwd` edits. Must not touch: file I/O (the caller reads and writes the text),
 //! the clock, randomness (salts are passed in), or what a refused login answers on the wire.
 //!
@@ -10,6 +10,10 @@
 //!   result (Mosquitto 2's default; `mosquitto_passwd` uses 101 rounds).
 //! - `$6$SALT$HASH`: one SHA-512 over the password bytes followed by the salt bytes (Mosquitto 1.6
 //!   and older).
+//! - `$scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY` (picomq only, `picomq passwd -S`): the
+//!   SCRAM-SHA-256 credential of RFC 5802 (StoredKey and ServerKey, 32 bytes each, from
+//!   PBKDF2-HMAC-SHA256); it verifies plain CONNECT passwords too. Mosquitto skips such lines, so
+//!   those users cannot log in there.
 //!
 //! `SALT` is 12 bytes and `HASH` 64 bytes, both in standard base64 with padding; Mosquitto refuses
 //! other lengths and so do we. Both constructions were checked against files written by
@@ -33,6 +37,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha512};
 
+use super::scram::{ScramHash, ScramSha256, ServerCredential};
 use super::{base64, LineError};
 
 /// Salt length of both schemes, in bytes (Mosquitto's value, and the only one it accepts).
@@ -75,6 +80,17 @@ pub enum PasswordHash {
         /// The derived key to compare against.
         hash: [u8; HASH_LEN],
     },
+    /// `$scram-sha-256$`: a SCRAM-SHA-256 credential (RFC 5802 section 3, RFC 7677).
+    ScramSha256 {
+        /// PBKDF2-HMAC-SHA256 rounds, 1 to [`MAX_ITERATIONS`].
+        iterations: u32,
+        /// Random bytes stored beside the keys.
+        salt: [u8; SALT_LEN],
+        /// H(HMAC(SaltedPassword, "Client Key")).
+        stored_key: [u8; 32],
+        /// HMAC(SaltedPassword, "Server Key").
+        server_key: [u8; 32],
+    },
 }
 
 impl fmt::Debug for PasswordHash {
@@ -84,6 +100,9 @@ impl fmt::Debug for PasswordHash {
             PasswordHash::Sha512 { .. } => f.write_str("PasswordHash($6$)"),
             PasswordHash::Pbkdf2Sha512 { iterations, .. } => {
                 write!(f, "PasswordHash($7$, {iterations} rounds)")
+            }
+            PasswordHash::ScramSha256 { iterations, .. } => {
+                write!(f, "PasswordHash($scram-sha-256$, {iterations} rounds)")
             }
         }
     }
@@ -100,6 +119,20 @@ impl PasswordHash {
             iterations,
             salt,
             hash,
+        }
+    }
+
+    /// The SCRAM-SHA-256 credential of `password` (`iterations` of 0 is raised to 1).
+    pub fn scram_sha256(password: &[u8], salt: [u8; SALT_LEN], iterations: u32) -> PasswordHash {
+        let iterations = iterations.clamp(1, MAX_ITERATIONS);
+        let salted = ScramSha256::hi(password, &salt, iterations);
+        let c = ServerCredential::from_salted::<ScramSha256>(&salted, &salt, iterations);
+        let key = |v: Vec<u8>| <[u8; 32]>::try_from(v.as_slice()).expect("SHA-256 output");
+        PasswordHash::ScramSha256 {
+            iterations,
+            salt,
+            stored_key: key(c.stored_key),
+            server_key: key(c.server_key),
         }
     }
 
@@ -125,9 +158,17 @@ impl PasswordHash {
                 salt: decode_fixed(salt, "salt")?,
                 hash: decode_fixed(hash, "hash")?,
             }),
-            ["", "6" | "7", ..] => Err(format!("malformed hash {text:?}")),
+            ["", "scram-sha-256", iterations, salt, stored_key, server_key] => {
+                Ok(PasswordHash::ScramSha256 {
+                    iterations: parse_iterations(iterations)?,
+                    salt: decode_fixed(salt, "salt")?,
+                    stored_key: decode_fixed(stored_key, "StoredKey")?,
+                    server_key: decode_fixed(server_key, "ServerKey")?,
+                })
+            }
+            ["", "6" | "7" | "scram-sha-256", ..] => Err(format!("malformed hash {text:?}")),
             ["", kind, ..] => Err(format!(
-                "unsupported hash type ${kind}$ (expected $6$ or $7$)"
+                "unsupported hash type ${kind}$ (expected $6$, $7$ or $scram-sha-256$)"
             )),
             _ => Err(
                 "not a hashed password (plain-text passwords are not accepted: create \
@@ -152,6 +193,17 @@ impl PasswordHash {
                 base64::encode(salt),
                 base64::encode(hash)
             ),
+            PasswordHash::ScramSha256 {
+                iterations,
+                salt,
+                stored_key,
+                server_key,
+            } => format!(
+                "$scram-sha-256${iterations}${}${}${}",
+                base64::encode(salt),
+                base64::encode(stored_key),
+                base64::encode(server_key)
+            ),
         }
     }
 
@@ -169,6 +221,16 @@ impl PasswordHash {
                 pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, *iterations, &mut out);
                 (out, hash)
             }
+            PasswordHash::ScramSha256 {
+                iterations,
+                salt,
+                stored_key,
+                ..
+            } => {
+                let salted = ScramSha256::hi(password, salt, *iterations);
+                let c = ServerCredential::from_salted::<ScramSha256>(&salted, salt, *iterations);
+                return constant_time_eq(&c.stored_key, stored_key);
+            }
         };
         constant_time_eq(&computed, stored)
     }
@@ -179,6 +241,8 @@ impl PasswordHash {
         match self {
             PasswordHash::Sha512 { .. } => 0,
             PasswordHash::Pbkdf2Sha512 { iterations, .. } => *iterations,
+            // A SHA-256 round costs about what a SHA-512 round does on 64-bit CPUs.
+            PasswordHash::ScramSha256 { iterations, .. } => *iterations,
         }
     }
 }
@@ -355,6 +419,15 @@ impl PasswordFile {
         };
         let matched = hash.matches(password);
         matched & known
+    }
+
+    /// The most common `$7$` round count ([`DEFAULT_ITERATIONS`] when `$6$` entries are the
+    /// majority or the file is empty): what SCRAM shows for a user without a `$7$` entry.
+    pub fn typical_iterations(&self) -> u32 {
+        match self.dummy {
+            PasswordHash::Pbkdf2Sha512 { iterations, .. } => iterations,
+            _ => DEFAULT_ITERATIONS,
+        }
     }
 
     /// True if `user` has an entry.

@@ -113,6 +113,7 @@ fn loading_errors_name_file_and_line() {
         password_file: Some(pw.clone()),
         acl_file: None,
         allow_anonymous: false,
+        methods: Vec::new(),
     };
     let err = Authenticator::load(&config).unwrap_err();
     assert_eq!(
@@ -128,6 +129,7 @@ fn loading_errors_name_file_and_line() {
         password_file: Some(pw),
         acl_file: Some(acl.clone()),
         allow_anonymous: false,
+        methods: Vec::new(),
     };
     let err = Authenticator::load(&config).unwrap_err();
     assert_eq!(
@@ -155,6 +157,7 @@ fn reload_swaps_files_or_keeps_the_old_ones() {
         password_file: Some(pw.clone()),
         acl_file: Some(acl.clone()),
         allow_anonymous: false,
+        methods: Vec::new(),
     };
     let auth = Authenticator::load(&config).unwrap();
     assert_eq!(auth.config(), &config);

@@ -1,6 +1,6 @@
 //! The command line: `picomq [--conf PATH] [--listen ADDR]... [--log-level LEVEL] [--threads N]
 //! [--shards N] [--max-connections N]`, plus `--help` and `--version`, and the subcommand
-//! `picomq passwd [-c] [-b] [-D] [-I ROUNDS] FILE USER [PASSWORD]`.
+//! `picomq passwd [-c] [-b] [-D] [-I ROUNDS] [-S] FILE USER [PASSWORD]`.
 //!
 //! Owns: the flag definitions ([`Cli`]) and how flags combine with the file ([`load_config`]): the
 //! file (or the built-in defaults when `--conf` is absent) is read first, then every flag given
@@ -90,6 +90,9 @@ pub struct PasswdArgs {
         value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
     )]
     pub iterations: Option<u32>,
+    /// Write a $scram-sha-256$ entry (for SCRAM-SHA-256 logins; Mosquitto cannot read it)
+    #[arg(short = 'S', long = "scram-sha-256", conflicts_with = "delete")]
+    pub scram_sha256: bool,
     /// Password file
     pub file: PathBuf,
     /// User name
@@ -142,7 +145,7 @@ impl Cli {
                         format!("{bind} is given twice"),
                     ));
                 }
-                listeners.push(ListenerConfig { bind });
+                listeners.push(ListenerConfig::plain(bind));
             }
             config.listeners = listeners;
         }

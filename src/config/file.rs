@@ -1,7 +1,8 @@
 //! The TOML config file as written on disk, and its validation into the typed [`Config`].
 //!
-//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]`, `[mqtt]`, `[limits]` (in
-//! `limits.rs`), `[redirect]` (in `redirect.rs`), `[sys]` (in `sys.rs`), `[auth]`, all keys optional,
+//! Owns: the file schema (sections `[log]`, `[server]`, `[[listener]]` (in `file/listener.rs`),
+//! `[mqtt]`, `[limits]` (in `file/limits.rs`), `[redirect]` (in `file/redirect.rs`), `[sys]` (in
+//! `file/sys.rs`), `[auth]`, all keys optional,
 //! unknown keys rejected), the range checks of every setting, and [`ConfigError`] with its
 //! `file:line: key: message` form. Every value is read as a [`Spanned`] so an error can name the line
 //! it came from. Must not touch: the command line (`cli.rs`), unit syntax (`units.rs`), sockets or
@@ -22,8 +23,11 @@ mod redirect;
 mod sys;
 
 use super::units::{DurationOrNever, HumanDuration, HumanSize};
-use super::{resolve_thread_count, Config, ListenerConfig, SharedStrategy};
+use super::{resolve_thread_count, Config, SharedStrategy};
+
+mod listener;
 use crate::protocol::QoS;
+use listener::ListenerSection;
 
 /// Highest `io_threads` / `router_shards` accepted; far above any edge device, it catches typos.
 pub const MAX_THREADS: usize = 1024;
@@ -184,13 +188,6 @@ struct ServerSection {
     max_connections: Field<Int>,
 }
 
-/// One `[[listener]]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct ListenerSection {
-    bind: Field<String>,
-}
-
 /// `[mqtt]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -205,6 +202,7 @@ struct MqttSection {
     max_queued_messages: Field<Int>,
     max_queued_bytes: Field<HumanSize>,
     max_session_expiry: Field<DurationOrNever>,
+    persistent_client_expiration: Field<DurationOrNever>,
     retain_available: Field<bool>,
     max_qos: Field<Int>,
     max_topic_levels: Field<Int>,
@@ -223,6 +221,7 @@ struct AuthSection {
     password_file: Field<String>,
     acl_file: Field<String>,
     allow_anonymous: Field<bool>,
+    methods: Field<Vec<Spanned<String>>>,
 }
 
 /// Parses and validates config text. `origin` names the text in errors (usually the file path).
@@ -307,6 +306,18 @@ impl Reader<'_> {
     }
 
     /// Reads a size that must lie in `range`.
+    /// A session expiry in whole seconds: "never" is u32::MAX, and so is anything longer (which
+    /// MQTT 5 reads as "never" too).
+    fn expiry_secs(&self, v: &Spanned<DurationOrNever>, key: &str) -> Result<u32, ConfigError> {
+        Ok(match *v.get_ref() {
+            DurationOrNever::Never => u32::MAX,
+            DurationOrNever::After(d) => {
+                let secs = self.whole_secs(v.span(), key, d, u64::MAX)?;
+                u32::try_from(secs).unwrap_or(u32::MAX)
+            }
+        })
+    }
+
     fn size<T: TryFrom<u64>>(
         &self,
         field: &Field<HumanSize>,
@@ -384,69 +395,56 @@ impl Reader<'_> {
             config.max_connections,
         )?;
 
-        if let Some(list) = &file.listener {
-            config.listeners = self.listeners(list)?;
-        }
-
         self.mqtt(&file.mqtt, &mut config)?;
         self.limits(&file.limits, &mut config.mqtt.limits)?;
         self.redirect(&file.redirect, &mut config.mqtt.redirect)?;
         self.sys(&file.sys, &mut config.sys)?;
         self.auth(&file.auth, &mut config)?;
+        if let Some(list) = &file.listener {
+            // After [auth]: a listener's own auth settings start from it.
+            config.listeners = self.listeners(list, &config.auth)?;
+        }
         Ok(config)
+    }
+
+    /// Reads a file path: `None` when the key is left out, `Some(None)` for `""` (no file).
+    fn path(
+        &self,
+        field: &Field<String>,
+        key: &str,
+    ) -> Result<Option<Option<PathBuf>>, ConfigError> {
+        let Some(value) = field else {
+            return Ok(None);
+        };
+        let text = value.get_ref();
+        if text.contains('\0') {
+            return Err(self.error(value.span(), key, "must not contain U+0000"));
+        }
+        Ok(Some((!text.is_empty()).then(|| PathBuf::from(text))))
     }
 
     /// Validates the `[auth]` section into `config.auth`: `""` means no file, and
     /// `allow_anonymous` left out follows the password file (false with one, true without).
     fn auth(&self, a: &AuthSection, config: &mut Config) -> Result<(), ConfigError> {
-        let path = |field: &Field<String>, key: &str| -> Result<Option<PathBuf>, ConfigError> {
-            let Some(value) = field else {
-                return Ok(None);
-            };
-            let text = value.get_ref();
-            if text.contains('\0') {
-                return Err(self.error(value.span(), key, "must not contain U+0000"));
-            }
-            Ok((!text.is_empty()).then(|| PathBuf::from(text)))
-        };
         let out = &mut config.auth;
-        out.password_file = path(&a.password_file, "auth.password_file")?;
-        out.acl_file = path(&a.acl_file, "auth.acl_file")?;
+        out.password_file = self.path(&a.password_file, "auth.password_file")?.flatten();
+        out.acl_file = self.path(&a.acl_file, "auth.acl_file")?.flatten();
         out.allow_anonymous = match &a.allow_anonymous {
             Some(v) => *v.get_ref(),
             None => out.password_file.is_none(),
         };
-        Ok(())
-    }
-
-    /// Validates the `[[listener]]` tables: at least one, each with a distinct `bind`.
-    fn listeners(
-        &self,
-        list: &Spanned<Vec<Spanned<ListenerSection>>>,
-    ) -> Result<Vec<ListenerConfig>, ConfigError> {
-        if list.get_ref().is_empty() {
-            return Err(self.error(
-                list.span(),
-                "listener",
-                "at least one [[listener]] is required",
-            ));
-        }
-        let mut listeners: Vec<ListenerConfig> = Vec::new();
-        for table in list.get_ref() {
-            let Some(bind) = &table.get_ref().bind else {
-                let message =
-                    "missing; every [[listener]] needs an address such as \"127.0.0.1:1883\"";
-                return Err(self.error(table.span(), "listener.bind", message));
-            };
-            let addr = parse_bind(bind.get_ref())
-                .map_err(|m| self.error(bind.span(), "listener.bind", m))?;
-            if listeners.iter().any(|l| l.bind == addr) {
-                let message = format!("{addr} is listed by more than one [[listener]]");
-                return Err(self.error(bind.span(), "listener.bind", message));
+        for name in a.methods.iter().flat_map(|m| m.get_ref()) {
+            let key = "auth.methods";
+            if !crate::auth::BUILT_IN_METHODS.contains(&name.get_ref().as_str()) {
+                let msg = "unknown enhanced authentication method (SCRAM-SHA-512, SCRAM-SHA-256)";
+                return Err(self.error(name.span(), key, msg));
             }
-            listeners.push(ListenerConfig { bind: addr });
+            if out.methods.contains(name.get_ref()) {
+                return Err(self.error(name.span(), key, "listed twice"));
+            }
+            out.methods.push(name.get_ref().clone());
         }
-        Ok(listeners)
+        Ok(())
     }
 
     /// Validates the `[mqtt]` section into `config.mqtt`.
@@ -511,14 +509,11 @@ impl Reader<'_> {
             out.max_queued_bytes,
         )?;
         if let Some(v) = &m.max_session_expiry {
-            out.max_session_expiry = match *v.get_ref() {
-                DurationOrNever::Never => u32::MAX,
-                DurationOrNever::After(d) => {
-                    // Longer than u32::MAX seconds is capped there, which MQTT 5 reads as "never".
-                    let secs = self.whole_secs(v.span(), "mqtt.max_session_expiry", d, u64::MAX)?;
-                    u32::try_from(secs).unwrap_or(u32::MAX)
-                }
-            };
+            out.max_session_expiry = self.expiry_secs(v, "mqtt.max_session_expiry")?;
+        }
+        if let Some(v) = &m.persistent_client_expiration {
+            out.persistent_client_expiration =
+                self.expiry_secs(v, "mqtt.persistent_client_expiration")?;
         }
         if let Some(v) = &m.retain_available {
             out.retain_available = *v.get_ref();

@@ -88,16 +88,91 @@ pub fn resolve_thread_count(configured: usize) -> usize {
 pub struct ListenerConfig {
     /// Address and port to bind, IPv4 or IPv6.
     pub bind: SocketAddr,
+    /// Plain MQTT over TCP, or MQTT over TLS.
+    pub protocol: ListenerProtocol,
+    /// Most clients connected to this listener at once, on top of the broker-wide limit; `None`
+    /// means only the broker-wide limit applies.
+    pub max_connections: Option<usize>,
+    /// Certificates and client verification; `Some` exactly when `protocol` is `Mqtts`.
+    pub tls: Option<TlsConfig>,
+    /// Authentication for clients of this listener when it overrides `[auth]`; `None` means the
+    /// broker-wide `[auth]` applies.
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for ListenerConfig {
-    /// Loopback only (127.0.0.1:1883): until authentication exists every client is anonymous, so
-    /// reaching the network is an explicit choice.
+    /// Loopback only (127.0.0.1:1883), plain MQTT, no limit or auth of its own: reaching the
+    /// network is an explicit choice.
     fn default() -> Self {
         ListenerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            protocol: ListenerProtocol::Mqtt,
+            max_connections: None,
+            tls: None,
+            auth: None,
         }
     }
+}
+
+impl ListenerConfig {
+    /// A plain MQTT listener on `bind` with no settings of its own.
+    pub fn plain(bind: SocketAddr) -> ListenerConfig {
+        ListenerConfig {
+            bind,
+            ..ListenerConfig::default()
+        }
+    }
+}
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListenerProtocol {
+    /// MQTT over plain TCP (`protocol = "mqtt"`).
+    #[default]
+    Mqtt,
+    /// MQTT over TLS (`protocol = "mqtts"`); needs a build with the `tls` feature.
+    Mqtts,
+}
+
+/// Whether a TLS listener asks clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCertificate {
+    /// Not asked for.
+    None,
+    /// Asked for; a client without one is accepted, one with an invalid one is refused.
+    Optional,
+    /// A certificate signed by the CA is required (mutual TLS).
+    Required,
+}
+
+/// Lowest TLS version a listener accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    V1_2,
+    /// TLS 1.3 only.
+    V1_3,
+}
+
+/// A TLS listener's certificate, key and client verification. Only paths are kept: the files are
+/// read when the broker starts and again on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain, server certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// PEM CA certificates that client certificates must chain to; needed unless
+    /// `client_certificate` is `None`.
+    pub ca_file: Option<PathBuf>,
+    /// Whether clients must, may or need not present a certificate.
+    pub client_certificate: ClientCertificate,
+    /// Lowest TLS version accepted.
+    pub min_version: TlsVersion,
+    /// Like Mosquitto's option: the client certificate's subject CN (without one, its first DNS,
+    /// e-mail or URI subjectAltName) becomes the user name (ACLs use it) and the password file is
+    /// not consulted; a client without a certificate is refused.
+    pub use_identity_as_username: bool,
 }
 
 /// Protocol and session settings. Plain data so the sans-IO session can take it by reference.
@@ -127,6 +202,10 @@ pub struct MqttConfig {
     pub max_queued_bytes: usize,
     /// Cap on the session expiry interval a v5 client may ask for, in seconds.
     pub max_session_expiry: u32,
+    /// Session expiry, in seconds, of MQTT 3.1 / 3.1.1 persistent sessions (clean session 0),
+    /// which have no expiry of their own; `u32::MAX` = never (as Mosquitto's
+    /// `persistent_client_expiration`).
+    pub persistent_client_expiration: u32,
     /// Whether retained messages are supported.
     pub retain_available: bool,
     /// Highest QoS the broker grants.
@@ -278,6 +357,7 @@ impl Default for MqttConfig {
             max_queued_messages: 1000,
             max_queued_bytes: 16 * 1024 * 1024,
             max_session_expiry: u32::MAX,
+            persistent_client_expiration: u32::MAX,
             retain_available: true,
             max_qos: QoS::ExactlyOnce,
             max_topic_levels: 64,
@@ -305,6 +385,9 @@ pub struct AuthConfig {
     /// the key is left out it is true without a password file and false with one, so adding a
     /// password file never leaves the door open by accident.
     pub allow_anonymous: bool,
+    /// MQTT 5 enhanced authentication methods offered (`methods`), by name; empty = none, so a
+    /// CONNECT naming a method is refused with 0x8C. `SCRAM-SHA-512` and `SCRAM-SHA-256` exist.
+    pub methods: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -315,6 +398,7 @@ impl Default for AuthConfig {
             password_file: None,
             acl_file: None,
             allow_anonymous: true,
+            methods: Vec::new(),
         }
     }
 }

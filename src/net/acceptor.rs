@@ -1,6 +1,7 @@
 //! The accept loop: owns the listening sockets and deals new connections to the I/O threads.
 //!
-//! Owns: listeners, `max_connections`, TCP_NODELAY on every accepted socket. Must not touch: any
+//! Owns: listeners, `max_connections` (broker-wide and per listener), TCP_NODELAY on every
+//! accepted socket. TLS handshakes are not done here: the I/O thread runs them without blocking. Must not touch: any
 //! connection after it is handed to an I/O thread.
 
 use std::io;
@@ -46,8 +47,8 @@ pub fn run(mut poll: Poll, mut listeners: Vec<TcpListener>, shared: Arc<Shared>)
             // Accept on every listener: cheap (one WouldBlock each when idle) and it covers the
             // retry after a failure.
             backoff = false;
-            for listener in &listeners {
-                backoff |= !accept_all(listener, &shared, &mut next);
+            for (i, listener) in listeners.iter().enumerate() {
+                backoff |= !accept_all(listener, i as u16, &shared, &mut next);
             }
         }
     }
@@ -57,7 +58,8 @@ pub fn run(mut poll: Poll, mut listeners: Vec<TcpListener>, shared: Arc<Shared>)
 }
 
 /// Accepts until the listener would block; false when an accept failed and must be retried.
-fn accept_all(listener: &TcpListener, shared: &Shared, next: &mut usize) -> bool {
+fn accept_all(listener: &TcpListener, index: u16, shared: &Shared, next: &mut usize) -> bool {
+    let runtime = &shared.listeners[usize::from(index)];
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -71,12 +73,22 @@ fn accept_all(listener: &TcpListener, shared: &Shared, next: &mut usize) -> bool
                     drop(stream);
                     continue;
                 }
+                let here = runtime.connections.fetch_add(1, Ordering::Relaxed);
+                if let Some(max) = runtime.cfg.max_connections.filter(|&max| here >= max) {
+                    shared.connection_closed(index);
+                    log::warn!(
+                        "refusing {peer}: max_connections ({max}) of listener {} reached",
+                        runtime.cfg.bind
+                    );
+                    drop(stream);
+                    continue;
+                }
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("{peer}: TCP_NODELAY failed: {e}");
                 }
                 let t = *next % shared.io.len();
                 *next = next.wrapping_add(1);
-                shared.io[t].send(Control::NewConn(stream));
+                shared.io[t].send(Control::NewConn(stream, index));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -1,16 +1,19 @@
 //! One client socket: its read buffer, its pending output and what it is waiting for.
 //!
 //! Owns: [`Conn`], non-blocking reads into a buffer that grows on demand and is freed when empty,
-//! and vectored writes of the session's [`OutBuf`](crate::session::OutBuf) until `WouldBlock`.
-//! Must not touch: protocol decisions (the I/O thread hands decoded packets to the session).
+//! and vectored writes of the session's [`OutBuf`](crate::session::OutBuf) until `WouldBlock`,
+//! through the connection's [`Transport`] (plain TCP or TLS). Must not touch: protocol decisions
+//! (the I/O thread hands decoded packets to the session).
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use mio::net::TcpStream;
+
+use super::transport::{flush_plain, read_plain, Transport};
 
 use crate::protocol::ProtocolVersion;
+use crate::session::enhanced_auth::ConnectAuth;
 use crate::session::limits::RateLimiter;
 use crate::session::Output;
 
@@ -19,7 +22,7 @@ use crate::session::Output;
 pub const READ_BUDGET: usize = 256 * 1024;
 /// Size of each I/O thread's read scratch buffer.
 pub const READ_SCRATCH: usize = 16 * 1024;
-const MAX_IOVECS: usize = 64;
+pub const MAX_IOVECS: usize = 64;
 
 /// What the connection is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +59,10 @@ pub enum ReadState {
 
 /// A client connection.
 pub struct Conn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket, plain or under TLS.
+    pub transport: Transport,
+    /// Index of the listener that accepted it (for its limits and auth settings).
+    pub listener: u16,
     /// Bytes read and not yet decoded; freed when empty.
     pub rbuf: BytesMut,
     /// Pending output and session actions.
@@ -77,13 +82,17 @@ pub struct Conn {
     pub rate: Option<RateLimiter>,
     /// Input is not read or decoded before this time: the client is over its publish rate.
     pub throttled_until: Option<Instant>,
+    /// An enhanced authentication exchange between CONNECT and CONNACK (phase stays
+    /// `AwaitingConnect`, so the connect timeout bounds a stalled exchange).
+    pub pending_auth: Option<Box<ConnectAuth>>,
 }
 
 impl Conn {
     /// A connection that has just been accepted.
-    pub fn new(stream: TcpStream, now: Instant) -> Conn {
+    pub fn new(transport: Transport, listener: u16, now: Instant) -> Conn {
         Conn {
-            stream,
+            transport,
+            listener,
             rbuf: BytesMut::new(),
             out: Output::default(),
             phase: Phase::AwaitingConnect { since: now },
@@ -93,6 +102,7 @@ impl Conn {
             partial_since: None,
             rate: None,
             throttled_until: None,
+            pending_auth: None,
         }
     }
 
@@ -118,24 +128,16 @@ impl Conn {
         max_buffered: usize,
         short_read_ends: bool,
     ) -> ReadState {
-        let mut total = 0;
-        loop {
-            if total >= READ_BUDGET || self.rbuf.len() >= max_buffered {
-                return ReadState::MoreWaiting;
-            }
-            match self.stream.read(scratch) {
-                Ok(0) => return ReadState::Closed,
-                Ok(n) => {
-                    self.rbuf.extend_from_slice(&scratch[..n]);
-                    total += n;
-                    if short_read_ends && n < scratch.len() {
-                        return ReadState::Drained;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadState::Drained,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return ReadState::Closed,
-            }
+        match &mut self.transport {
+            Transport::Plain(stream) => read_plain(
+                stream,
+                scratch,
+                &mut self.rbuf,
+                max_buffered,
+                short_read_ends,
+            ),
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => tls.read_some(scratch, &mut self.rbuf, max_buffered),
         }
     }
 
@@ -148,19 +150,12 @@ impl Conn {
 
     /// Writes pending output until done or the socket would block. Returns whether everything was
     /// written (false: the socket would block, and a writable event will follow), or the socket
-    /// error.
+    /// error. Over TLS this also sends handshake messages and alerts rustls has queued.
     pub fn flush(&mut self) -> io::Result<bool> {
-        while !self.out.wire.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let n = self.out.wire.io_slices(&mut slices);
-            match self.stream.write_vectored(&slices[..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(w) => self.out.wire.consume(w),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        match &mut self.transport {
+            Transport::Plain(stream) => flush_plain(stream, &mut self.out.wire),
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => tls.flush(&mut self.out.wire),
         }
-        Ok(true)
     }
 }

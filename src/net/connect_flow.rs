@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use crate::message::SessionRef;
 use crate::protocol::Connect;
+use crate::protocol::Packet;
 use crate::session::connect::{admit, write_refusal, write_refusal_to, Admitted};
+use crate::session::enhanced_auth::{ConnectAuth, ConnectStep, LinkAuth};
 use crate::session::{LinkLoss, Session};
 
 use super::conn::Phase;
@@ -30,8 +32,18 @@ pub fn owner_thread(client_id: &str, threads: usize) -> usize {
 
 impl IoThread {
     /// A CONNECT arrived on connection `id`: admit it, then place it.
-    pub(super) fn on_connect(&mut self, id: usize, connect: Box<Connect>) {
+    pub(super) fn on_connect(&mut self, id: usize, mut connect: Box<Connect>) {
         let shared = self.shared.clone();
+        let Some(conn) = self.conns.get(id) else {
+            return;
+        };
+        let listener = &shared.listeners[usize::from(conn.listener)];
+        let identity_as_username = listener
+            .cfg
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.use_identity_as_username);
+        let identity = identity_as_username.then(|| conn.transport.peer_identity());
         let admitted = match admit(&connect, &shared.cfg.mqtt, || shared.assign_client_id()) {
             Ok(a) => a,
             Err(refusal) => {
@@ -50,11 +62,31 @@ impl IoThread {
                 return self.close_after_flush(id);
             }
         };
-        let password = connect.password.as_deref();
-        if let Err(reason) = shared
-            .auth
-            .check_connect(connect.username.as_deref(), password)
-        {
+        if let Some(name) = &connect.properties.authentication_method {
+            // MQTT 5 enhanced authentication: the listener's method decides instead of the
+            // password file or the certificate.
+            let method = listener.auth.auth_method(name);
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
+            conn.version = Some(connect.protocol);
+            let step = ConnectAuth::begin(connect, admitted, method, &mut conn.out.wire);
+            return self.on_connect_step(id, step);
+        }
+        let verdict = match identity {
+            // use_identity_as_username (Mosquitto's meaning): the verified certificate is the
+            // credential; its CN is the user name the ACL sees and the password file is not read.
+            Some(Some(cn)) => {
+                connect.username = Some(cn);
+                connect.password = None;
+                Ok(())
+            }
+            Some(None) => Err(crate::protocol::ReasonCode::NOT_AUTHORIZED),
+            None => listener
+                .auth
+                .check_connect(connect.username.as_deref(), connect.password.as_deref()),
+        };
+        if let Err(reason) = verdict {
             log::info!(
                 "refused client {:?} (user {:?}): {}",
                 admitted.client_id,
@@ -72,9 +104,33 @@ impl IoThread {
         self.place(id, connect, admitted);
     }
 
+    /// A packet on a connection whose enhanced authentication is in progress.
+    pub(super) fn on_connect_auth(&mut self, id: usize, packet: Packet) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(pending) = conn.pending_auth.take() else {
+            return;
+        };
+        let step = pending.on_packet(packet, &mut conn.out.wire);
+        self.on_connect_step(id, step);
+    }
+
+    fn on_connect_step(&mut self, id: usize, step: ConnectStep) {
+        match step {
+            ConnectStep::Pending(auth) => {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.pending_auth = Some(auth);
+                }
+            }
+            ConnectStep::Accepted(connect, admitted) => self.place(id, connect, admitted),
+            ConnectStep::Refused(_) => self.close_after_flush(id),
+        }
+    }
+
     /// A connection handed over by another thread.
     pub(super) fn adopt(&mut self, a: Adopted) {
-        let Some(id) = self.add_conn(a.stream, Some(a.rbuf)) else {
+        let Some(id) = self.add_conn(a.transport, a.listener, Some(a.rbuf)) else {
             return;
         };
         if let Some(conn) = self.conns.get_mut(id) {
@@ -110,9 +166,10 @@ impl IoThread {
         let Some(mut conn) = self.conns.remove(id) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(conn.transport.socket());
         let adopted = Adopted {
-            stream: conn.stream,
+            transport: conn.transport,
+            listener: conn.listener,
             rbuf: conn.rbuf,
             connect,
             admitted,
@@ -134,6 +191,7 @@ impl IoThread {
         let slot = self.sessions.insert(SessionSlot {
             session,
             conn: None,
+            listener: 0,
         }) as u32;
         debug_assert_eq!(slot, me.slot);
         self.by_client.insert(cid, slot);
@@ -174,11 +232,10 @@ impl IoThread {
             return;
         };
         s.conn = Some(id);
+        s.listener = conn.listener;
         conn.phase = Phase::Attached { slot };
-        let acl = self
-            .shared
-            .auth
-            .client_acl(&admitted.client_id, connect.username.as_deref());
+        let auth = &self.shared.listeners[usize::from(conn.listener)].auth;
+        let acl = auth.client_acl(&admitted.client_id, connect.username.as_deref());
         if acl.patterns_refused() {
             log::warn!(
                 "client {}: id or user name contains + or #: ACL patterns do not apply",
@@ -194,6 +251,11 @@ impl IoThread {
             now,
             &mut conn.out,
         );
+        let method = connect.properties.authentication_method.as_deref();
+        if let Some(method) = method.and_then(|m| auth.auth_method(m)) {
+            s.session
+                .enable_reauth(LinkAuth::new(method, connect.username.clone()));
+        }
         log::debug!(
             "client {} connected ({:?}, session present: {present})",
             admitted.client_id,

@@ -7,7 +7,6 @@
 //! produced for a socket leaves in one write. Must not touch: protocol rules (in `session`) or
 //! routing (in `router`).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +28,7 @@ use super::router_batch::RouterBatch;
 use super::shared::{Control, Shared};
 use super::slab::Slab;
 use super::sys_stats::{flush_counted, IoStats};
+use super::transport::Transport;
 
 /// Token of the thread's waker; connection tokens are slab indexes below it.
 pub const WAKER: Token = Token(usize::MAX);
@@ -51,6 +51,8 @@ pub struct SessionSlot {
     pub session: Session,
     /// Index of the attached connection.
     pub conn: Option<usize>,
+    /// Listener of the connection last attached: its authenticator builds the session's ACL.
+    pub listener: u16,
 }
 
 /// One I/O thread's state.
@@ -154,8 +156,10 @@ impl IoThread {
     fn drain_control(&mut self) -> bool {
         while let Ok(msg) = self.control.try_recv() {
             match msg {
-                Control::NewConn(stream) => {
-                    self.add_conn(stream, None);
+                Control::NewConn(stream, listener) => {
+                    if let Some(transport) = self.wrap(stream, listener) {
+                        self.add_conn(transport, listener, None);
+                    }
                 }
                 Control::Adopt(a) => self.adopt(*a),
                 Control::Shutdown => return false,
@@ -164,10 +168,36 @@ impl IoThread {
         true
     }
 
+    /// The transport for a socket accepted by `listener`: plain, or TLS with the listener's
+    /// current certificate (the handshake then runs as bytes arrive).
+    fn wrap(&mut self, stream: mio::net::TcpStream, listener: u16) -> Option<Transport> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self
+            .shared
+            .listeners
+            .get(usize::from(listener))
+            .and_then(|l| l.tls.as_ref())
+        {
+            return match tls.new_connection() {
+                Ok(state) => Some(Transport::Tls(Box::new(super::transport::TlsStream::new(
+                    stream, state,
+                )))),
+                Err(e) => {
+                    log::warn!("cannot start TLS: {e}");
+                    self.shared.connection_closed(listener);
+                    None
+                }
+            };
+        }
+        let _ = listener;
+        Some(Transport::Plain(stream))
+    }
+
     /// Registers a socket and returns its connection index.
     pub fn add_conn(
         &mut self,
-        mut stream: mio::net::TcpStream,
+        mut transport: Transport,
+        listener: u16,
         rbuf: Option<bytes::BytesMut>,
     ) -> Option<usize> {
         let id = self.conns.vacant_key();
@@ -175,14 +205,14 @@ impl IoThread {
         if let Err(e) = self
             .poll
             .registry()
-            .register(&mut stream, Token(id), interest)
+            .register(transport.socket(), Token(id), interest)
         {
             log::warn!("io thread {}: register failed: {e}", self.index);
-            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            self.shared.connection_closed(listener);
             return None;
         }
         let now = Instant::now();
-        let mut conn = Conn::new(stream, now);
+        let mut conn = Conn::new(transport, listener, now);
         conn.rate = RateLimiter::new(&self.shared.cfg.mqtt.limits, now);
         if let Some(b) = rbuf {
             conn.rbuf = b;
@@ -202,6 +232,9 @@ impl IoThread {
             // destroyed by a reset caused by unread data.
             let state = conn.read_some(&mut self.scratch, usize::MAX, false);
             conn.rbuf.clear();
+            if conn.transport.wants_write() {
+                queue_flush(conn, id, &mut self.dirty);
+            }
             match state {
                 ReadState::Closed => self.close(id, None),
                 ReadState::MoreWaiting => self.more_input.push(id),
@@ -222,6 +255,10 @@ impl IoThread {
         let buffered = conn.rbuf.len();
         let state = conn.read_some(&mut self.scratch, max.saturating_add(8), short_read_ends);
         self.stats.counters.bytes_received += conn.rbuf.len().saturating_sub(buffered) as u64;
+        if conn.transport.wants_write() {
+            // TLS handshake messages (or an alert) to send.
+            queue_flush(conn, id, &mut self.dirty);
+        }
         // Decode before acting on a close, so a DISCONNECT followed by FIN is honoured.
         self.decode_input(id);
         match state {
@@ -346,6 +383,9 @@ impl IoThread {
             return;
         };
         match conn.phase {
+            Phase::AwaitingConnect { .. } if conn.pending_auth.is_some() => {
+                self.on_connect_auth(id, packet)
+            }
             Phase::AwaitingConnect { .. } => match packet {
                 Packet::Connect(c) => self.on_connect(id, c),
                 _ => self.close_after_flush(id),
@@ -534,11 +574,19 @@ impl IoThread {
         } = conn.phase
         {
             if conn.out.wire.is_empty() {
-                let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-                conn.phase = Phase::Closing {
-                    since,
-                    fin_sent: true,
-                };
+                conn.transport.close_notify();
+                match conn.flush() {
+                    Ok(true) => {
+                        conn.transport.shutdown_write();
+                        conn.phase = Phase::Closing {
+                            since,
+                            fin_sent: true,
+                        };
+                    }
+                    // The close_notify waits for a writable event.
+                    Ok(false) => {}
+                    Err(_) => self.close(id, None),
+                }
             }
         }
     }
@@ -576,9 +624,10 @@ impl IoThread {
             self.detach_session(slot, loss);
         }
         if let Some(mut conn) = self.conns.remove(id) {
+            conn.transport.close_notify();
             let _ = flush_counted(&mut conn, &mut self.stats);
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            let _ = self.poll.registry().deregister(conn.transport.socket());
+            self.shared.connection_closed(conn.listener);
         }
     }
 
@@ -681,13 +730,16 @@ impl IoThread {
 
     /// After an ACL reload, rebuilds every session's view of it; connections stay up.
     fn refresh_acls(&mut self) {
-        let generation = self.shared.auth.generation();
+        let generation = self.shared.auth_generation();
         if generation == self.auth_generation {
             return;
         }
         self.auth_generation = generation;
-        let auth = &self.shared.auth;
         for (_, s) in self.sessions.iter_mut() {
+            let auth = match self.shared.listeners.get(usize::from(s.listener)) {
+                Some(l) => &l.auth,
+                None => &self.shared.auth,
+            };
             let acl = auth.client_acl(s.session.client_id(), s.session.username());
             s.session.set_acl(acl);
         }

@@ -11,6 +11,9 @@ pub mod router_batch;
 pub mod shared;
 pub mod slab;
 pub mod sys_stats;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod transport;
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,14 +26,14 @@ use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, ListenerConfig, ListenerProtocol};
 use crate::router::retained_limit::RetainedBudget;
 use crate::router::shard::Shard;
 use crate::router::worker::{run_shard, Mailbox};
 use crate::session::Output;
 
 use io_thread::{IoThread, WAKER};
-use shared::{IoHandle, Shared};
+use shared::{IoHandle, ListenerRuntime, Shared};
 use slab::Slab;
 
 /// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
@@ -50,9 +53,86 @@ impl StopHandle {
     }
 }
 
+/// Re-reads the password, ACL and certificate files of a running broker (SIGHUP).
+/// Holds only the reloadable parts, never [`Shared`]: that holds the router channels, whose
+/// senders must all go for the router threads to exit.
+#[derive(Clone)]
+pub struct Reloader {
+    auths: Vec<Arc<Authenticator>>,
+    #[cfg(feature = "tls")]
+    tls: Vec<(SocketAddr, Arc<tls::TlsAcceptor>)>,
+}
+
+impl Reloader {
+    /// Reloads every listener's auth files and TLS certificates. What fails to load keeps its
+    /// previous version; each failure is one message in the error list. Connections stay up;
+    /// new TLS connections get the new certificate.
+    pub fn reload(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        for auth in &self.auths {
+            if let Err(e) = auth.reload() {
+                errors.push(e.to_string());
+            }
+        }
+        #[cfg(feature = "tls")]
+        for (bind, tls) in &self.tls {
+            if let Err(e) = tls.reload() {
+                errors.push(format!("listener {bind}: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The runtime state of one configured listener: its authenticator and TLS certificates.
+fn listener_runtime(
+    l: &ListenerConfig,
+    global: &Arc<Authenticator>,
+) -> io::Result<ListenerRuntime> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+    let auth = match &l.auth {
+        None => global.clone(),
+        Some(cfg) => {
+            let auth = Authenticator::load(cfg)
+                .map_err(|e| invalid(format!("listener {}: {e}", l.bind)))?;
+            for warning in auth.warnings() {
+                log::warn!("listener {}: {warning}", l.bind);
+            }
+            Arc::new(auth)
+        }
+    };
+    #[cfg(feature = "tls")]
+    let tls = match (&l.protocol, &l.tls) {
+        (ListenerProtocol::Mqtts, Some(t)) => Some(Arc::new(
+            tls::TlsAcceptor::load(t).map_err(|e| invalid(format!("listener {}: {e}", l.bind)))?,
+        )),
+        _ => None,
+    };
+    #[cfg(not(feature = "tls"))]
+    if l.protocol == ListenerProtocol::Mqtts {
+        return Err(invalid(format!(
+            "listener {}: protocol = \"mqtts\" but this picomq was built without TLS support \
+             (cargo feature `tls`)",
+            l.bind
+        )));
+    }
+    Ok(ListenerRuntime {
+        cfg: l.clone(),
+        auth,
+        #[cfg(feature = "tls")]
+        tls,
+        connections: AtomicUsize::new(0),
+    })
+}
+
 /// A running broker.
 pub struct Broker {
     auth: Arc<Authenticator>,
+    reloader: Reloader,
     addrs: Vec<SocketAddr>,
     stop: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
@@ -68,6 +148,25 @@ impl Broker {
             log::warn!("{warning}");
         }
         let auth = Arc::new(auth);
+        let runtimes = cfg
+            .listeners
+            .iter()
+            .map(|l| listener_runtime(l, &auth))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut auths: Vec<Arc<Authenticator>> = vec![auth.clone()];
+        for r in &runtimes {
+            if !auths.iter().any(|a| Arc::ptr_eq(a, &r.auth)) {
+                auths.push(r.auth.clone());
+            }
+        }
+        let reloader = Reloader {
+            auths,
+            #[cfg(feature = "tls")]
+            tls: runtimes
+                .iter()
+                .filter_map(|r| Some((r.cfg.bind, r.tls.clone()?)))
+                .collect(),
+        };
         let mut listeners = Vec::new();
         for l in &cfg.listeners {
             let listener = TcpListener::bind(l.bind).map_err(|e| {
@@ -125,6 +224,7 @@ impl Broker {
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
             auth: auth.clone(),
+            listeners: runtimes,
             router,
             io: io_handles,
             connections: AtomicUsize::new(0),
@@ -148,7 +248,7 @@ impl Broker {
                 scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
                 router_batch: router_batch::RouterBatch::new(shared.router.clone()),
                 now: std::time::Instant::now(),
-                auth_generation: auth.generation(),
+                auth_generation: shared.auth_generation(),
                 stats: sys_stats::IoStats::new(i, sys.clone()),
             };
             let t = std::thread::Builder::new()
@@ -167,6 +267,7 @@ impl Broker {
         }
         Ok(Broker {
             auth,
+            reloader,
             addrs,
             stop,
             threads,
@@ -177,6 +278,11 @@ impl Broker {
     /// pick the new ACL up within a tick, without dropping connections.
     pub fn authenticator(&self) -> Arc<Authenticator> {
         self.auth.clone()
+    }
+
+    /// Reloads auth files and certificates of every listener (what SIGHUP does).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// The bound addresses, in listener order (useful with port 0).

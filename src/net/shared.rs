@@ -11,16 +11,17 @@ use bytes::BytesMut;
 use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 
+use super::transport::Transport;
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, ListenerConfig};
 use crate::protocol::Connect;
 use crate::router::shard::Command;
 use crate::session::connect::Admitted;
 
 /// Messages to an I/O thread other than deliveries.
 pub enum Control {
-    /// A freshly accepted connection.
-    NewConn(TcpStream),
+    /// A freshly accepted connection and the index of its listener.
+    NewConn(TcpStream, u16),
     /// A connection whose CONNECT names a session this thread owns.
     Adopt(Box<Adopted>),
     /// Disconnect everyone and exit.
@@ -29,8 +30,10 @@ pub enum Control {
 
 /// A connection handed over after its CONNECT was admitted elsewhere.
 pub struct Adopted {
-    /// The socket, deregistered from its first poll.
-    pub stream: TcpStream,
+    /// The socket (and its TLS state), deregistered from its first poll.
+    pub transport: Transport,
+    /// Index of the listener that accepted it.
+    pub listener: u16,
     /// Bytes read after the CONNECT.
     pub rbuf: BytesMut,
     /// The decoded CONNECT.
@@ -59,12 +62,28 @@ impl IoHandle {
     }
 }
 
+/// One listener's settings and state shared by the acceptor and the I/O threads.
+pub struct ListenerRuntime {
+    /// Its configuration.
+    pub cfg: ListenerConfig,
+    /// The authenticator its clients are checked with: the broker-wide one, or its own when the
+    /// listener overrides `[auth]`.
+    pub auth: Arc<Authenticator>,
+    /// Certificates of a TLS listener (reloadable).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<super::tls::TlsAcceptor>>,
+    /// Open connections accepted by this listener, for its `max_connections`.
+    pub connections: AtomicUsize,
+}
+
 /// Everything the I/O threads share.
 pub struct Shared {
     /// Validated configuration.
     pub cfg: Arc<Config>,
-    /// Password and ACL files in force (swapped on reload).
+    /// Password and ACL files in force (swapped on reload) for listeners without their own.
     pub auth: Arc<Authenticator>,
+    /// The listeners, in config order (a connection's `listener` indexes this).
+    pub listeners: Vec<ListenerRuntime>,
     /// Command channels of the router shards (bounded: a full shard slows its publishers).
     pub router: Vec<Sender<Command>>,
     /// Inboxes of the I/O threads.
@@ -78,6 +97,22 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The sum of every authenticator's generation: changes whenever any of them is reloaded.
+    pub fn auth_generation(&self) -> u64 {
+        self.listeners
+            .iter()
+            .map(|l| l.auth.generation())
+            .fold(self.auth.generation(), u64::wrapping_add)
+    }
+
+    /// Counts a closed connection of listener `index` out of the global and listener totals.
+    pub fn connection_closed(&self, index: u16) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(l) = self.listeners.get(usize::from(index)) {
+            l.connections.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// A broker-unique client identifier for a client that sent an empty one.
     pub fn assign_client_id(&self) -> String {
         let n = self.next_assigned.fetch_add(1, Ordering::Relaxed);

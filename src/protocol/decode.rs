@@ -342,7 +342,14 @@ impl ConnectFlags {
 /// re-encoded faithfully); a 5.0 reason code is carried as is.
 fn decode_connack(mut r: Reader, v: ProtocolVersion) -> Result<ConnAck, DecodeError> {
     let ack_flags = r.u8()?;
-    if ack_flags & 0xFE != 0 {
+    // MQTT 3.1 has no Session Present flag: the whole byte is reserved there (the encoder writes
+    // 0 for 3.1, so a decoded 1 would not round-trip; found by the `decode` fuzz target).
+    let reserved = if v == ProtocolVersion::V31 {
+        0xFF
+    } else {
+        0xFE
+    };
+    if ack_flags & reserved != 0 {
         return Err(DecodeError::malformed("reserved CONNACK flag set"));
     }
     let code = r.u8()?;

@@ -70,6 +70,10 @@ pub fn validate_topic_filter(filter: &str, max_levels: usize) -> Result<(), Deco
     if filter.is_empty() {
         return Err(filter_err("topic filter is empty"));
     }
+    // Checked on the whole filter, share name included (found by the `topic` fuzz target).
+    if filter.bytes().any(|b| b == 0) {
+        return Err(filter_err("topic filter contains U+0000"));
+    }
     if let Some(rest) = filter.strip_prefix(SHARE_PREFIX) {
         let Some((group, inner)) = rest.split_once('/') else {
             return Err(filter_err("shared subscription has no topic filter"));
@@ -90,9 +94,6 @@ pub fn validate_topic_filter(filter: &str, max_levels: usize) -> Result<(), Deco
 
 /// The level rules of a (non-empty) filter without the `$share/` prefix.
 fn validate_plain_filter(filter: &str, max_levels: usize) -> Result<(), DecodeError> {
-    if filter.bytes().any(|b| b == 0) {
-        return Err(filter_err("topic filter contains U+0000"));
-    }
     let mut levels = filter.split('/').peekable();
     let mut count = 0usize;
     while let Some(level) = levels.next() {
@@ -235,6 +236,9 @@ mod tests {
             ReasonCode::TOPIC_FILTER_INVALID
         );
         assert!(!filter_ok("$share/g/\0"));
+        // In the share name too (found by fuzz/fuzz_targets/topic.rs).
+        assert!(!filter_ok("$share/\u{15}\0.a/.a/#"));
+        assert!(!filter_ok("$share/g\0/a"));
     }
 
     #[test]

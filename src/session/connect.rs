@@ -78,10 +78,10 @@ pub fn admit(
             return refuse(ReasonCode::PAYLOAD_FORMAT_INVALID);
         }
     }
-    if connect.properties.authentication_method.is_some() {
-        // Enhanced authentication is not offered yet: MQTT 5.0 section 4.12 says to refuse an
-        // unknown method with 0x8C.
-        return refuse(ReasonCode::BAD_AUTHENTICATION_METHOD);
+    let p = &connect.properties;
+    if p.authentication_data.is_some() && p.authentication_method.is_none() {
+        // MQTT 5.0 section 3.1.2.11.10: Authentication Data without a method is a protocol error.
+        return refuse(ReasonCode::PROTOCOL_ERROR);
     }
     if !connect.client_id.is_empty() {
         return Ok(Admitted {
@@ -258,10 +258,13 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_authentication_method_is_refused_0x8c() {
+    fn mqtt_3_1_2_11_10_authentication_data_without_method_is_a_protocol_error() {
         let mut c = connect(ProtocolVersion::V5, "c", true);
+        c.properties.authentication_data = Some(Bytes::from_static(b"x"));
+        assert_eq!(reason(&c), Some(ReasonCode::PROTOCOL_ERROR));
+        // A method (supported or not) is decided by enhanced_auth, not here.
         c.properties.authentication_method = Some("KERBEROS".into());
-        assert_eq!(reason(&c), Some(ReasonCode::BAD_AUTHENTICATION_METHOD));
+        assert_eq!(reason(&c), None);
     }
 
     #[test]

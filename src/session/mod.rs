@@ -7,6 +7,7 @@
 
 pub mod aliases;
 pub mod connect;
+pub mod enhanced_auth;
 pub mod limits;
 pub mod outbound;
 pub mod outbuf;

@@ -17,12 +17,13 @@ use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
 use crate::protocol::encode::encoded_len;
 use crate::protocol::topic::{has_wildcard, split_shared};
 use crate::protocol::{
-    ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
+    Auth, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
     Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
+use super::enhanced_auth::{LinkAuth, ReAuthStep};
 use super::limits::{check_topic_name, refuse_filter};
 use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
@@ -87,6 +88,8 @@ struct Link {
     problem_info: bool,
     /// Set once the session asked for the connection to close; later input is ignored.
     closing: bool,
+    /// Enhanced authentication method of the CONNECT, for re-authentication (section 4.12.1).
+    auth: Option<LinkAuth>,
 }
 
 /// One client's session.
@@ -219,9 +222,17 @@ impl Session {
             if assigned_id {
                 ack.assigned_client_identifier = Some(self.client_id.to_string());
             }
+            // [MQTT-4.12.0-5]: CONNACK names the CONNECT's method (with the method's final data).
+            ack.authentication_method = p.authentication_method.clone();
+            ack.authentication_data = p.authentication_data.clone();
         } else {
-            // 3.1.1 has no expiry: a persistent session lasts until a clean session replaces it.
-            self.expiry = if connect.clean_start { 0 } else { u32::MAX };
+            // 3.1.1 has no expiry: a persistent session lasts until a clean session replaces it,
+            // or until the configured persistent_client_expiration.
+            self.expiry = if connect.clean_start {
+                0
+            } else {
+                cfg.persistent_client_expiration
+            };
         }
         let window = cfg
             .max_inflight
@@ -242,6 +253,7 @@ impl Session {
             aliases: InboundAliases::default(),
             problem_info: p.request_problem_information != Some(0),
             closing: false,
+            auth: None,
         });
         self.detached_at = None;
         // A reconnect before the Will Delay Interval ran out cancels the will.
@@ -294,11 +306,7 @@ impl Session {
             Packet::PingReq => out.wire.packet(&Packet::PingResp, v),
             Packet::Disconnect(d) => self.on_disconnect(d, cfg, out),
             Packet::Connect(_) => self.violation(ReasonCode::PROTOCOL_ERROR, "second CONNECT", out),
-            Packet::Auth(_) => self.violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "AUTH without an authentication method",
-                out,
-            ),
+            Packet::Auth(a) => self.on_auth(a, out),
             other => {
                 let what = match other {
                     Packet::ConnAck(_) => "client sent CONNACK",
@@ -308,6 +316,29 @@ impl Session {
                 };
                 self.violation(ReasonCode::PROTOCOL_ERROR, what, out)
             }
+        }
+    }
+
+    /// Lets the attached connection re-authenticate with the method it connected with.
+    pub fn enable_reauth(&mut self, auth: LinkAuth) {
+        if let Some(link) = self.link.as_mut() {
+            link.auth = Some(auth);
+        }
+    }
+
+    /// A client AUTH: re-authentication, or a protocol error when the CONNECT named no method
+    /// [MQTT-4.12.0-7]. Failure: DISCONNECT and close [MQTT-4.12.1-2].
+    fn on_auth(&mut self, a: Auth, out: &mut Output) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let step = match link.auth.as_mut() {
+            Some(auth) => auth.on_auth(a),
+            None => ReAuthStep::Fail(ReasonCode::PROTOCOL_ERROR, "AUTH without a method"),
+        };
+        match step {
+            ReAuthStep::Reply(packet) => out.wire.packet(&packet, link.version),
+            ReAuthStep::Fail(reason, what) => self.violation(reason, what, out),
         }
     }
 

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod scene;
+pub mod tls;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -80,8 +81,10 @@ pub fn test_config() -> Config {
 /// A broker running in this process; stopped and joined on drop.
 pub struct TestBroker {
     broker: Option<Broker>,
-    /// The loopback address it listens on.
+    /// The loopback address it listens on (its first listener).
     pub addr: SocketAddr,
+    /// Every listener's address, in config order.
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl TestBroker {
@@ -95,14 +98,17 @@ impl TestBroker {
         let mut cfg = test_config();
         tweak(&mut cfg);
         let broker = Broker::start(cfg).expect("broker starts");
-        let addr = broker.local_addrs()[0];
-        assert!(
-            addr.ip().is_loopback(),
-            "tests only use loopback, got {addr}"
-        );
+        let addrs = broker.local_addrs().to_vec();
+        for addr in &addrs {
+            assert!(
+                addr.ip().is_loopback(),
+                "tests only use loopback, got {addr}"
+            );
+        }
         TestBroker {
             broker: Some(broker),
-            addr,
+            addr: addrs[0],
+            addrs,
         }
     }
 
@@ -110,6 +116,11 @@ impl TestBroker {
     #[allow(dead_code)]
     pub fn authenticator(&self) -> std::sync::Arc<picomq::auth::Authenticator> {
         self.broker.as_ref().expect("running").authenticator()
+    }
+
+    /// What SIGHUP does: reloads every listener's auth files and TLS certificates.
+    pub fn reloader(&self) -> picomq::net::Reloader {
+        self.broker.as_ref().expect("running").reloader()
     }
 
     /// Stops the broker and fails if its threads do not all exit within 10 s.
@@ -231,6 +242,8 @@ pub struct Client {
     pub version: ProtocolVersion,
     rbuf: BytesMut,
     eof: bool,
+    /// Client-side TLS state when connected to a TLS listener (see [`tls`]).
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
 impl Client {
@@ -246,6 +259,7 @@ impl Client {
             version,
             rbuf: BytesMut::new(),
             eof: false,
+            tls: None,
         }
     }
 
@@ -318,15 +332,21 @@ impl Client {
     /// Sends bytes as they are; panics if the socket refuses them.
     #[track_caller]
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
+        self.try_send_raw(bytes)
             .unwrap_or_else(|e| panic!("sending {} bytes failed: {e}", bytes.len()));
     }
 
     /// Sends bytes as they are and reports a socket error instead of panicking (the broker may
     /// already have closed the connection).
     pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes)
+        match &mut self.tls {
+            None => self.stream.write_all(bytes),
+            Some(tls) => {
+                let mut s = rustls::Stream::new(tls.as_mut(), &mut self.stream);
+                s.write_all(bytes)?;
+                s.flush()
+            }
+        }
     }
 
     /// Half-closes the connection: the broker sees EOF, and we can still read its answer.
@@ -369,7 +389,11 @@ impl Client {
             .expect("read timeout");
         let mut chunk = [0u8; 16 * 1024];
         loop {
-            match self.stream.read(&mut chunk) {
+            let read = match &mut self.tls {
+                None => self.stream.read(&mut chunk),
+                Some(tls) => rustls::Stream::new(tls.as_mut(), &mut self.stream).read(&mut chunk),
+            };
+            match read {
                 Ok(0) => {
                     self.eof = true;
                     return true;

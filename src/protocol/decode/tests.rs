@@ -716,6 +716,15 @@ fn connack_return_codes() {
     }
     assert_eq!(reason(&[0x20, 2, 0, 6], V311), MALFORMED);
     assert_eq!(reason(&[0x20, 2, 2, 0], V311), MALFORMED);
+    // MQTT 3.1 has no Session Present flag: the byte is reserved (decode fuzz target finding).
+    assert_eq!(
+        reason(&[0x20, 2, 1, 0], Some(ProtocolVersion::V31)),
+        MALFORMED
+    );
+    assert!(matches!(
+        ok(&[0x20, 2, 0, 0], Some(ProtocolVersion::V31)),
+        Packet::ConnAck(_)
+    ));
     assert_eq!(reason(&[0x20, 3, 0x80, 0, 0], V5), MALFORMED);
     let p = ok(&[0x20, 5, 0, 0x9C, 2, 0x24, 1], V5);
     assert!(
