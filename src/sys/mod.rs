@@ -39,9 +39,9 @@ pub struct Counters {
     pub pub_sent: u64,
     /// Messages dropped by queue limits, expiry or a client's Maximum Packet Size.
     pub pub_dropped: u64,
-    /// Bytes read from client sockets.
+    /// MQTT bytes read from clients (over TLS, after decryption).
     pub bytes_received: u64,
-    /// Bytes written to client sockets.
+    /// MQTT bytes written to clients (over TLS, before encryption).
     pub bytes_sent: u64,
     /// CONNECT packets decoded (for the connection-rate load averages).
     pub connects: u64,
