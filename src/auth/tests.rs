@@ -206,3 +206,46 @@ fn authenticator_is_shareable_across_threads() {
     assert_send_sync::<Authenticator>();
     assert_send_sync::<ClientAcl>();
 }
+
+/// The salt a SCRAM-SHA-512 exchange of `auth` shows for `user`.
+fn scram_salt(auth: &Authenticator, user: &str) -> String {
+    let method = auth.auth_method(SCRAM_SHA_512).unwrap();
+    match method.start().step(format!("n,,n={user},r=abc").as_bytes()) {
+        Step::Continue(d) => String::from_utf8(d)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn decoy_salts_survive_a_restart_while_the_file_is_unchanged() {
+    let dir = Scratch::new("decoy");
+    let config = |path: PathBuf| AuthConfig {
+        password_file: Some(path),
+        acl_file: None,
+        allow_anonymous: false,
+        methods: vec![SCRAM_SHA_512.to_owned()],
+    };
+    let pw = dir.write("pw", ALICE);
+    // Two loads of one file stand for two runs of the broker (each seeds its nonces anew).
+    let first = Authenticator::load(&config(pw.clone())).unwrap();
+    let second = Authenticator::load(&config(pw.clone())).unwrap();
+    assert_eq!(
+        scram_salt(&first, "mallory"),
+        scram_salt(&second, "mallory")
+    );
+    assert_eq!(scram_salt(&first, "alice"), scram_salt(&second, "alice"));
+    let hash = PasswordHash::pbkdf2(b"pw", [5; passwd::SALT_LEN], 101);
+    let other = dir.write("other", &format!("{ALICE}bob:{}\n", hash.encode()));
+    let third = Authenticator::load(&config(other)).unwrap();
+    assert_ne!(scram_salt(&first, "mallory"), scram_salt(&third, "mallory"));
+    // A reload of a changed file changes it too; the real user's salt stays.
+    fs::write(&pw, format!("{ALICE}bob:{}\n", hash.encode())).unwrap();
+    first.reload().unwrap();
+    assert_eq!(scram_salt(&first, "mallory"), scram_salt(&third, "mallory"));
+    assert_eq!(scram_salt(&first, "alice"), scram_salt(&second, "alice"));
+}
