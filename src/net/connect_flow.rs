@@ -124,7 +124,7 @@ impl IoThread {
                 }
             }
             ConnectStep::Accepted(connect, admitted) => self.place(id, connect, admitted),
-            ConnectStep::Refused(_) => self.close_after_flush(id),
+            ConnectStep::Refused(_) | ConnectStep::Closed => self.close_after_flush(id),
         }
     }
 

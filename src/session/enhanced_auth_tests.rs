@@ -250,6 +250,26 @@ fn mqtt_4_12_0_3_and_4_12_0_5_client_must_answer_with_auth_0x18_and_the_same_met
 }
 
 #[test]
+fn mqtt_3_1_2_30_disconnect_during_the_exchange_closes_without_connack() {
+    for reason in [ReasonCode::SUCCESS, ReasonCode::DISCONNECT_WITH_WILL] {
+        let mut out = OutBuf::default();
+        let c = connect(Some(METHOD), Some("n,,n=alice,r=abc"));
+        let ConnectStep::Pending(p) = ConnectAuth::begin(c, admitted(), Some(method()), &mut out)
+        else {
+            panic!()
+        };
+        one_auth(&mut out);
+        let disconnect = Packet::Disconnect(crate::protocol::Disconnect {
+            reason,
+            properties: Properties::default(),
+        });
+        let step = p.on_packet(disconnect, &mut out);
+        assert!(matches!(step, ConnectStep::Closed), "{step:?}");
+        assert!(decode_all(&mut out).is_empty(), "nothing may be sent");
+    }
+}
+
+#[test]
 fn malformed_scram_in_connect_is_refused_with_0x86() {
     let mut out = OutBuf::default();
     let c = connect(Some(METHOD), None);
