@@ -26,8 +26,10 @@ use super::outbuf::OutBuf;
 pub enum ConnectStep {
     /// AUTH 0x18 was written; wait for the client's AUTH (the connect timeout still runs).
     Pending(Box<ConnectAuth>),
-    /// Authenticated: attach this CONNECT (see the module docs for what it carries).
-    Accepted(Box<Connect>, Admitted),
+    /// Authenticated: attach this CONNECT (see the module docs for what it carries). The method
+    /// is the one that authenticated it: re-authentication must use the same one (hand it to
+    /// [`LinkAuth::new`]), never one looked up again by name.
+    Accepted(Box<Connect>, Admitted, Arc<dyn AuthMethod>),
     /// A refusing CONNACK was written: close the connection once it is flushed.
     Refused(ReasonCode),
     /// The client sent DISCONNECT during the exchange: close the connection without sending
@@ -166,7 +168,7 @@ impl ConnectAuth {
                 c.username = Some(username);
                 c.password = None;
                 c.properties.authentication_data = data.map(Bytes::from);
-                ConnectStep::Accepted(self.connect, self.admitted)
+                ConnectStep::Accepted(self.connect, self.admitted, self.method)
             }
             Step::Failure { why } => {
                 let cid = &self.admitted.client_id;
