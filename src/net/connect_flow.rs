@@ -68,8 +68,13 @@ impl IoThread {
         };
         if let Some(name) = &connect.properties.authentication_method {
             // MQTT 5 enhanced authentication: the listener's method decides instead of the
-            // password file or the certificate.
-            let method = listener.auth.auth_method(name);
+            // password file. Not on a listener with use_identity_as_username: there the
+            // certificate is the credential, and a method could stand in for a missing one or
+            // name another user, so every method is refused there (0x8C, as for an unknown one).
+            let method = match identity {
+                Some(_) => None,
+                None => listener.auth.auth_method(name),
+            };
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
