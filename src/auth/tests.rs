@@ -249,3 +249,27 @@ fn decoy_salts_survive_a_restart_while_the_file_is_unchanged() {
     assert_eq!(scram_salt(&first, "mallory"), scram_salt(&third, "mallory"));
     assert_eq!(scram_salt(&first, "alice"), scram_salt(&second, "alice"));
 }
+
+#[test]
+fn a_config_built_in_code_with_bad_methods_is_refused() {
+    let mut config = AuthConfig {
+        methods: vec![SCRAM_SHA_256.to_owned()],
+        ..AuthConfig::default()
+    };
+    let err = Authenticator::load(&config).unwrap_err();
+    assert!(err.to_string().contains("need a password_file"), "{err}");
+    let dir = Scratch::new("methods");
+    config.password_file = Some(dir.write("pw", ALICE));
+    assert!(Authenticator::load(&config).is_ok());
+    config.methods = vec!["SCRAM-SHA-1".to_owned()];
+    let err = Authenticator::load(&config).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown authentication method"),
+        "{err}"
+    );
+    for name in BUILT_IN_METHODS {
+        config.methods = vec![name.to_owned()];
+        let auth = Authenticator::load(&config).unwrap();
+        assert_eq!(auth.auth_method(name).unwrap().name(), name);
+    }
+}
