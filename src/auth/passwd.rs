@@ -483,7 +483,8 @@ impl PasswordFile {
     /// True if `password` is the password of `user`.
     ///
     /// The work does not depend on whether the user exists: an unknown user is checked against a
-    /// dummy hash with the cost most entries have, and the digest comparison is constant time.
+    /// dummy hash of the kind and rounds most entries have (so it costs what most real users
+    /// cost, and never more than a real login), and the digest comparison is constant time.
     /// (The user look-up itself is a hash-map probe, which leaks nothing measurable over a
     /// network next to the hashing.)
     pub fn verify(&self, user: &str, password: &[u8]) -> bool {

@@ -17,8 +17,12 @@
 //! SCRAM-SHA-256 has no such shortcut (Mosquitto stores nothing SHA-256 based), so its users need
 //! their own `$scram-sha-256$` entries (StoredKey and ServerKey, written by `picomq passwd -S`).
 //! Users without an entry of the right kind (e.g. `$6$` entries, one plain SHA-512) and unknown
-//! users get a decoy credential derived from the user name and fail at the proof, so the exchange
-//! does not reveal which users exist.
+//! users get a decoy credential and fail at the proof, so the exchange does not reveal which users
+//! exist: the decoy shows the rounds most entries of the method's kind have (or the kind's default
+//! when there are none), a salt keyed by a hash of the password file's entries (so it is as stable
+//! across restarts as a real salt, and unguessable without the file), and the lookup does the
+//! same work for users with and without an entry (the decoy is always made, then exactly one
+//! entry becomes the credential).
 //!
 //! Passwords are used as the raw bytes the client typed: SASLprep is not applied, so non-ASCII
 //! passwords must already be in normalised form (the password file hashes raw bytes too).
