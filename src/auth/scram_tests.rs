@@ -405,3 +405,53 @@ fn decoy_salts_follow_the_file_not_the_nonce_key() {
         salt(&method(&changed), "alice")
     );
 }
+
+thread_local! {
+    /// (credentials derived, decoys made) by [`Counting`] on this thread.
+    static WORK: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// SCRAM-SHA-512 that counts the expensive steps of a lookup.
+struct Counting;
+
+impl ScramHash for Counting {
+    const NAME: &'static str = ScramSha512::NAME;
+    const LEN: usize = ScramSha512::LEN;
+    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+        ScramSha512::hmac(key, data)
+    }
+    fn hash(data: &[u8]) -> Vec<u8> {
+        ScramSha512::hash(data)
+    }
+    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+        ScramSha512::hi(password, salt, iterations)
+    }
+}
+
+impl FileCredential for Counting {
+    const KIND: HashKind = ScramSha512::KIND;
+    fn credential(hash: &PasswordHash) -> Option<ServerCredential> {
+        WORK.with(|w| w.set((w.get().0 + 1, w.get().1)));
+        ScramSha512::credential(hash)
+    }
+    fn decoy(salt: [u8; SALT_LEN], iterations: u32, key: &[u8; 64]) -> PasswordHash {
+        WORK.with(|w| w.set((w.get().0, w.get().1 + 1)));
+        ScramSha512::decoy(salt, iterations, key)
+    }
+}
+
+#[test]
+fn lookups_do_the_same_work_for_known_unknown_and_wrong_kind_users() {
+    let six = PasswordHash::sha512(b"pw", [1; SALT_LEN]);
+    let text = format!("old:{}\n{}", six.encode(), entry_7("alice", b"x", 101));
+    let m = ScramFileMethod::<Counting>::new(
+        PasswordSource::fixed(Some(PasswordFile::parse(&text).unwrap())),
+        Arc::new(NonceSource::from_seed([5; 64])),
+    );
+    for user in ["alice", "nobody", "old"] {
+        WORK.with(|w| w.set((0, 0)));
+        server_first(&m, user);
+        // One decoy made and exactly one credential derived, whoever asks.
+        assert_eq!(WORK.with(|w| w.get()), (1, 1), "{user}");
+    }
+}
