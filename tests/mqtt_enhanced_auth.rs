@@ -278,6 +278,29 @@ fn mqtt_4_12_0_3_connect_exchange_protocol_errors_get_connack_0x82() {
 }
 
 #[test]
+fn mqtt_3_1_2_30_disconnect_during_the_connect_exchange_closes_without_connack() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = broker("disc", &[METHOD]);
+        let mut c = Client::tcp(b.addr, V5);
+        c.send(&Packet::Connect(Box::new(scram_connect(
+            "dc",
+            METHOD,
+            "n,,n=alice,r=abc",
+        ))));
+        expect_auth(&mut c, ReasonCode::CONTINUE_AUTHENTICATION);
+        c.send(&Packet::Disconnect(picomq::protocol::Disconnect::default()));
+        let (bytes, closed) = c.read_raw_until_close(Duration::from_secs(5));
+        assert!(closed, "the broker must close the connection");
+        assert_eq!(
+            bytes,
+            Vec::<u8>::new(),
+            "no CONNACK (or anything) after DISCONNECT"
+        );
+        assert_broker_healthy(b.addr, V5, "after DISCONNECT during AUTH");
+    });
+}
+
+#[test]
 fn mqtt_4_12_1_reauthentication_success_and_failure_over_loopback() {
     with_deadline(Duration::from_secs(20), || {
         let b = broker("reauth", &[METHOD]);

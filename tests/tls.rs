@@ -213,6 +213,66 @@ fn identity_as_username_lets_the_acl_see_the_certificate_cn() {
 }
 
 #[test]
+fn identity_as_username_listener_refuses_enhanced_authentication_with_0x8c() {
+    with_deadline(LIMIT, || {
+        let pki = Pki::generate();
+        // alice can log in with SCRAM-SHA-512 on an ordinary listener (the second one): on the
+        // identity listener SCRAM must neither replace a missing certificate nor override one.
+        let passwd = pki.path("passwd");
+        let hash = picomq::auth::PasswordHash::pbkdf2(b"wonderland", [6; 12], 101);
+        std::fs::write(
+            &passwd,
+            format!("alice:{}\nbob:{}\n", hash.encode(), hash.encode()),
+        )
+        .unwrap();
+        let mut identity = tls_listener(&pki, ClientCertificate::Optional);
+        identity.tls.as_mut().unwrap().use_identity_as_username = true;
+        let plain = tls_listener(&pki, ClientCertificate::Optional);
+        let broker = TestBroker::start_with(move |cfg| {
+            cfg.listeners = vec![identity, plain];
+            cfg.auth.password_file = Some(passwd);
+            cfg.auth.allow_anonymous = false;
+            cfg.auth.methods = vec!["SCRAM-SHA-512".into()];
+        });
+        let second = broker.addrs[1];
+        let scram_connect = |addr, id: &str, user: &str, cert: Option<&str>| {
+            let mut c = Client::tls(addr, ProtocolVersion::V5, pki.client("ca", cert));
+            let mut connect = connect_packet(ProtocolVersion::V5, id, true, 60);
+            connect.properties.authentication_method = Some("SCRAM-SHA-512".into());
+            let first = format!("n,,n={user},r=abcdef");
+            connect.properties.authentication_data = Some(first.into_bytes().into());
+            c.send(&picomq::protocol::Packet::Connect(Box::new(connect)));
+            c.expect_packet()
+        };
+        // The ordinary listener runs the exchange (AUTH 0x18): SCRAM itself is configured.
+        match scram_connect(second, "p", "alice", None) {
+            picomq::protocol::Packet::Auth(a) => {
+                assert_eq!(a.reason, ReasonCode::CONTINUE_AUTHENTICATION)
+            }
+            other => panic!("expected AUTH, got {other:?}"),
+        }
+        // The identity listener: no certificate, or alice's with SCRAM as bob: 0x8C and closed.
+        for (id, user, cert) in [("n", "alice", None), ("m", "bob", Some("alice"))] {
+            match scram_connect(broker.addr, id, user, cert) {
+                picomq::protocol::Packet::ConnAck(a) => {
+                    assert_eq!(a.reason, ReasonCode::BAD_AUTHENTICATION_METHOD, "{id}")
+                }
+                other => panic!("{id}: expected CONNACK 0x8C, got {other:?}"),
+            }
+        }
+        // The certificate alone still works there.
+        tls_ok(
+            broker.addr,
+            ProtocolVersion::V5,
+            "a",
+            pki.client("ca", Some("alice")),
+        )
+        .disconnect();
+        broker.shutdown();
+    });
+}
+
+#[test]
 fn min_version_1_3_refuses_tls_1_2_clients() {
     with_deadline(LIMIT, || {
         let pki = Pki::generate();

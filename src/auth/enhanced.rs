@@ -105,8 +105,9 @@ impl NonceSource {
     }
 
     /// A keyed pseudo-random function of `(label, input)`: stable for one `NonceSource`, unknown
-    /// without its key (used for decoy salts of unknown users).
-    pub fn derive(&self, label: &[u8], input: &[u8]) -> [u8; 64] {
+    /// without its key. Not for decoy credentials: the key changes at every start-up (they use
+    /// `PasswordFile::decoy_bytes`).
+    fn derive(&self, label: &[u8], input: &[u8]) -> [u8; 64] {
         let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&self.key)
             .expect("HMAC accepts keys of any length");
         mac.update(label);

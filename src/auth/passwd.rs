@@ -35,6 +35,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha512};
 
 use super::scram::{ScramHash, ScramSha256, ServerCredential};
@@ -54,6 +55,10 @@ pub const HASH_LEN: usize = 64;
 /// `picomq passwd -I ROUNDS` where CPU allows; every reader (picomq and Mosquitto) takes the
 /// rounds from the entry itself.
 pub const DEFAULT_ITERATIONS: u32 = 101;
+
+/// Rounds for `$scram-sha-256$` entries (`picomq passwd -S`) unless told otherwise: RFC 7677
+/// section 4 asks for at least 4096.
+pub const SCRAM_SHA256_ITERATIONS: u32 = 4096;
 
 /// Most PBKDF2 rounds accepted in a file: Mosquitto reads the count into a C `int`.
 pub const MAX_ITERATIONS: u32 = i32::MAX as u32;
@@ -108,7 +113,27 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// The scheme of a [`PasswordHash`], without its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashKind {
+    /// `$6$`.
+    Sha512,
+    /// `$7$`.
+    Pbkdf2Sha512,
+    /// `$scram-sha-256$`.
+    ScramSha256,
+}
+
 impl PasswordHash {
+    /// The scheme of this entry.
+    pub fn kind(&self) -> HashKind {
+        match self {
+            PasswordHash::Sha512 { .. } => HashKind::Sha512,
+            PasswordHash::Pbkdf2Sha512 { .. } => HashKind::Pbkdf2Sha512,
+            PasswordHash::ScramSha256 { .. } => HashKind::ScramSha256,
+        }
+    }
+
     /// Hashes `password` the `$7$` way with the given salt and rounds (`iterations` of 0 is
     /// raised to 1, as PBKDF2 needs at least one round).
     pub fn pbkdf2(password: &[u8], salt: [u8; SALT_LEN], iterations: u32) -> PasswordHash {
@@ -235,14 +260,14 @@ impl PasswordHash {
         constant_time_eq(&computed, stored)
     }
 
-    /// What verifying against this hash costs: 0 for `$6$`, the rounds for `$7$`. Entries with
-    /// the same cost take the same time to check.
-    fn cost(&self) -> u32 {
+    /// The PBKDF2 rounds of this entry (0 for `$6$`). Entries of the same kind and rounds take
+    /// the same time to check; across kinds they do not (a SHA-512 round costs several SHA-256
+    /// rounds on 32-bit CPUs).
+    fn rounds(&self) -> u32 {
         match self {
             PasswordHash::Sha512 { .. } => 0,
-            PasswordHash::Pbkdf2Sha512 { iterations, .. } => *iterations,
-            // A SHA-256 round costs about what a SHA-512 round does on 64-bit CPUs.
-            PasswordHash::ScramSha256 { iterations, .. } => *iterations,
+            PasswordHash::Pbkdf2Sha512 { iterations, .. }
+            | PasswordHash::ScramSha256 { iterations, .. } => *iterations,
         }
     }
 }
@@ -325,32 +350,81 @@ pub struct PasswordFile {
     /// User name to its index in `lines`.
     index: HashMap<String, usize>,
     /// Checked in place of a missing user so that a wrong user name costs what a wrong password
-    /// costs: the most common cost among the entries (101 PBKDF2 rounds for an empty file).
+    /// costs: the kind and rounds most entries have (`$7$` with 101 rounds for an empty file).
     dummy: PasswordHash,
+    /// The most common rounds among `$7$` entries, if there are any.
+    typical_7: Option<u32>,
+    /// The most common rounds among `$scram-sha-256$` entries, if there are any.
+    typical_scram_256: Option<u32>,
+    /// Key for [`PasswordFile::decoy_bytes`], derived from the entries.
+    decoy_key: DecoyKey,
 }
+
+/// A secret derived from the file's entries; never printed.
+#[derive(Clone, PartialEq, Eq)]
+struct DecoyKey([u8; 64]);
+
+impl fmt::Debug for DecoyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DecoyKey")
+    }
+}
+
+/// Domain separation label of the decoy key, so it is never the hash of anything else.
+const DECOY_KEY_LABEL: &[u8] = b"picomq decoy key v1";
 
 impl Default for PasswordFile {
     fn default() -> Self {
-        PasswordFile {
+        let mut file = PasswordFile {
             lines: Vec::new(),
             index: HashMap::new(),
-            dummy: dummy_hash(DEFAULT_ITERATIONS),
-        }
+            dummy: dummy_hash(HashKind::Pbkdf2Sha512, DEFAULT_ITERATIONS),
+            typical_7: None,
+            typical_scram_256: None,
+            decoy_key: DecoyKey([0; 64]),
+        };
+        file.refresh_dummy();
+        file
     }
 }
 
-/// A hash no password matches in practice, costing `cost` (see [`PasswordHash::cost`]).
-fn dummy_hash(cost: u32) -> PasswordHash {
-    let (salt, hash) = ([0u8; SALT_LEN], [0u8; HASH_LEN]);
-    if cost == 0 {
-        PasswordHash::Sha512 { salt, hash }
-    } else {
-        PasswordHash::Pbkdf2Sha512 {
-            iterations: cost,
+/// A hash of `kind` with `rounds` that no password matches in practice: checking it costs what
+/// checking a real entry of that kind and rounds costs.
+fn dummy_hash(kind: HashKind, rounds: u32) -> PasswordHash {
+    let salt = [0u8; SALT_LEN];
+    match kind {
+        HashKind::Sha512 => PasswordHash::Sha512 {
             salt,
-            hash,
+            hash: [0; HASH_LEN],
+        },
+        HashKind::Pbkdf2Sha512 => PasswordHash::Pbkdf2Sha512 {
+            iterations: rounds,
+            salt,
+            hash: [0; HASH_LEN],
+        },
+        HashKind::ScramSha256 => PasswordHash::ScramSha256 {
+            iterations: rounds,
+            salt,
+            stored_key: [0; 32],
+            server_key: [0; 32],
+        },
+    }
+}
+
+/// The most common value (ties go to the higher one), counting with a small vector: files have a
+/// handful of distinct values.
+fn most_common<T: Copy + PartialEq + Ord>(values: impl Iterator<Item = T>) -> Option<T> {
+    let mut counts: Vec<(T, usize)> = Vec::new();
+    for v in values {
+        match counts.iter_mut().find(|(c, _)| *c == v) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
         }
     }
+    counts
+        .into_iter()
+        .max_by_key(|&(v, n)| (n, v))
+        .map(|(v, _)| v)
 }
 
 impl PasswordFile {
@@ -409,7 +483,8 @@ impl PasswordFile {
     /// True if `password` is the password of `user`.
     ///
     /// The work does not depend on whether the user exists: an unknown user is checked against a
-    /// dummy hash with the cost most entries have, and the digest comparison is constant time.
+    /// dummy hash of the kind and rounds most entries have (so it costs what most real users
+    /// cost, and never more than a real login), and the digest comparison is constant time.
     /// (The user look-up itself is a hash-map probe, which leaks nothing measurable over a
     /// network next to the hashing.)
     pub fn verify(&self, user: &str, password: &[u8]) -> bool {
@@ -421,13 +496,35 @@ impl PasswordFile {
         matched & known
     }
 
-    /// The most common `$7$` round count ([`DEFAULT_ITERATIONS`] when `$6$` entries are the
-    /// majority or the file is empty): what SCRAM shows for a user without a `$7$` entry.
-    pub fn typical_iterations(&self) -> u32 {
-        match self.dummy {
-            PasswordHash::Pbkdf2Sha512 { iterations, .. } => iterations,
-            _ => DEFAULT_ITERATIONS,
+    /// The most common round count among entries of `kind` (ties go to the higher count), or
+    /// the default `picomq passwd` writes for that kind when there are none
+    /// ([`DEFAULT_ITERATIONS`] for `$7$`, [`SCRAM_SHA256_ITERATIONS`] for `$scram-sha-256$`, 0
+    /// for `$6$`, which has no rounds): what SCRAM shows for a user without an entry of the kind
+    /// its method uses, so that such a user looks like one with an entry.
+    pub fn typical_iterations(&self, kind: HashKind) -> u32 {
+        match kind {
+            HashKind::Sha512 => 0,
+            HashKind::Pbkdf2Sha512 => self.typical_7.unwrap_or(DEFAULT_ITERATIONS),
+            HashKind::ScramSha256 => self.typical_scram_256.unwrap_or(SCRAM_SHA256_ITERATIONS),
         }
+    }
+
+    /// A keyed pseudo-random function of `(label, input)` for decoy credentials of unknown users
+    /// (their salts must look random yet never change).
+    ///
+    /// The key is a hash of every entry (user names and hashes, in file order) under a fixed
+    /// label: it is the same after a restart or a reload of an unchanged file, so a missing user's
+    /// decoy salt stays as stable as a real user's salt, and it cannot be computed without the
+    /// salts and hashes, which an attacker does not have. Comments do not change it.
+    pub fn decoy_bytes(&self, label: &[u8], input: &[u8]) -> [u8; 64] {
+        let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&self.decoy_key.0)
+            .expect("HMAC accepts keys of any length");
+        mac.update(label);
+        mac.update(&[0]);
+        mac.update(input);
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
     }
 
     /// True if `user` has an entry.
@@ -517,24 +614,56 @@ impl PasswordFile {
         out
     }
 
-    /// Recomputes the dummy hash's cost: the most common cost among the entries (ties go to the
-    /// higher cost), or the default rounds when there are none.
+    /// The entries' hashes in file order.
+    fn hashes(&self) -> impl Iterator<Item = &PasswordHash> {
+        self.lines.iter().filter_map(|line| match line {
+            Line::Entry { hash, .. } => Some(hash),
+            Line::Comment(_) => None,
+        })
+    }
+
+    /// Recomputes what depends on the entries: the dummy hash (the most common kind and rounds
+    /// among the entries, ties to the higher rounds; `$7$` with the default rounds when there are
+    /// none), the typical rounds per kind, and the decoy key.
     fn refresh_dummy(&mut self) {
-        let mut counts: Vec<(u32, usize)> = Vec::new();
+        let rounds_of = |kind: HashKind| {
+            most_common(
+                self.hashes()
+                    .filter(move |h| h.kind() == kind)
+                    .map(PasswordHash::rounds),
+            )
+        };
+        let (typical_7, typical_scram_256) = (
+            rounds_of(HashKind::Pbkdf2Sha512),
+            rounds_of(HashKind::ScramSha256),
+        );
+        self.typical_7 = typical_7;
+        self.typical_scram_256 = typical_scram_256;
+        let rank = |kind: HashKind| match kind {
+            HashKind::Sha512 => 0u8,
+            HashKind::Pbkdf2Sha512 => 1,
+            HashKind::ScramSha256 => 2,
+        };
+        let common = most_common(self.hashes().map(|h| (h.rounds(), rank(h.kind()))));
+        self.dummy = match common {
+            Some((rounds, 0)) => dummy_hash(HashKind::Sha512, rounds),
+            Some((rounds, 2)) => dummy_hash(HashKind::ScramSha256, rounds),
+            Some((rounds, _)) => dummy_hash(HashKind::Pbkdf2Sha512, rounds),
+            None => dummy_hash(HashKind::Pbkdf2Sha512, DEFAULT_ITERATIONS),
+        };
+        let mut key = Sha512::new();
+        key.update(DECOY_KEY_LABEL);
         for line in &self.lines {
-            if let Line::Entry { hash, .. } = line {
-                let cost = hash.cost();
-                match counts.iter_mut().find(|(c, _)| *c == cost) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((cost, 1)),
-                }
+            if let Line::Entry { user, hash } = line {
+                // Length-prefixed, so entries cannot run into each other.
+                let encoded = hash.encode();
+                key.update((user.len() as u64).to_be_bytes());
+                key.update(user.as_bytes());
+                key.update((encoded.len() as u64).to_be_bytes());
+                key.update(encoded.as_bytes());
             }
         }
-        let cost = counts
-            .iter()
-            .max_by_key(|&&(cost, n)| (n, cost))
-            .map_or(DEFAULT_ITERATIONS, |&(cost, _)| cost);
-        self.dummy = dummy_hash(cost);
+        self.decoy_key.0.copy_from_slice(&key.finalize());
     }
 }
 
@@ -724,22 +853,85 @@ bob:$6$RiTzQSLOKN0L3UFz$eyE/bjLBkB/dxIarZ74RoxAKsKnIOUstO+VzcGeLaEFTYANE3rez3Dn1
     fn unknown_users_cost_what_known_users_cost() {
         let salt = [1u8; SALT_LEN];
         let mut file = PasswordFile::new();
-        assert_eq!(file.dummy.cost(), DEFAULT_ITERATIONS);
+        assert_eq!(file.dummy.kind(), HashKind::Pbkdf2Sha512);
+        assert_eq!(file.dummy.rounds(), DEFAULT_ITERATIONS);
         file.set("a", PasswordHash::pbkdf2(b"a", salt, 300))
             .unwrap();
         file.set("b", PasswordHash::pbkdf2(b"b", salt, 300))
             .unwrap();
         file.set("c", PasswordHash::sha512(b"c", salt)).unwrap();
-        assert_eq!(file.dummy.cost(), 300);
+        assert_eq!(file.dummy.rounds(), 300);
         file.remove("a");
         // One of each: the tie goes to the costlier one.
-        assert_eq!(file.dummy.cost(), 300);
+        assert_eq!(file.dummy.rounds(), 300);
         file.remove("b");
-        assert_eq!(file.dummy.cost(), 0);
+        assert_eq!(file.dummy.kind(), HashKind::Sha512);
         assert!(!file.verify("nobody", b""));
         // The dummy never lets anyone in, even with the password that matches its digest.
         let parsed = PasswordFile::parse(MOSQUITTO_FILE).unwrap();
         assert!(!parsed.verify("zed", b"secret"));
+    }
+
+    #[test]
+    fn dummy_has_the_kind_of_most_entries() {
+        // A mostly `-S` file: an unknown user costs a SCRAM-SHA-256 entry's PBKDF2-SHA256, not
+        // PBKDF2-SHA512 with as many rounds.
+        let salt = [2u8; SALT_LEN];
+        let mut file = PasswordFile::new();
+        for user in ["s1", "s2"] {
+            let hash = PasswordHash::scram_sha256(b"pw", salt, SCRAM_SHA256_ITERATIONS);
+            file.set(user, hash).unwrap();
+        }
+        file.set("m", PasswordHash::pbkdf2(b"pw", salt, 101))
+            .unwrap();
+        assert_eq!(file.dummy.kind(), HashKind::ScramSha256);
+        assert_eq!(file.dummy.rounds(), SCRAM_SHA256_ITERATIONS);
+        assert!(!file.verify("nobody", b"pw"));
+        assert!(file.verify("s1", b"pw") && file.verify("m", b"pw"));
+        // Mostly `$7$`: back to PBKDF2-SHA512 with the `$7$` rounds.
+        for user in ["m2", "m3"] {
+            file.set(user, PasswordHash::pbkdf2(b"pw", salt, 101))
+                .unwrap();
+        }
+        assert_eq!(file.dummy.kind(), HashKind::Pbkdf2Sha512);
+        assert_eq!(file.dummy.rounds(), 101);
+    }
+
+    #[test]
+    fn typical_iterations_per_kind() {
+        let salt = [3u8; SALT_LEN];
+        let mut file = PasswordFile::new();
+        assert_eq!(
+            file.typical_iterations(HashKind::Pbkdf2Sha512),
+            DEFAULT_ITERATIONS
+        );
+        assert_eq!(
+            file.typical_iterations(HashKind::ScramSha256),
+            SCRAM_SHA256_ITERATIONS
+        );
+        for (user, rounds) in [("a", 101), ("b", 101), ("c", 101), ("d", 50)] {
+            file.set(user, PasswordHash::pbkdf2(b"pw", salt, rounds))
+                .unwrap();
+        }
+        file.set("s", PasswordHash::scram_sha256(b"pw", salt, 5000))
+            .unwrap();
+        assert_eq!(file.typical_iterations(HashKind::Pbkdf2Sha512), 101);
+        assert_eq!(file.typical_iterations(HashKind::ScramSha256), 5000);
+    }
+
+    #[test]
+    fn decoy_key_follows_the_entries_only() {
+        let text = MOSQUITTO_FILE;
+        let a = PasswordFile::parse(text).unwrap();
+        let b = PasswordFile::parse(&format!("# a comment\n{text}")).unwrap();
+        assert_eq!(a.decoy_bytes(b"l", b"u"), b.decoy_bytes(b"l", b"u"));
+        assert_ne!(a.decoy_bytes(b"l", b"u"), a.decoy_bytes(b"l", b"v"));
+        assert_ne!(a.decoy_bytes(b"l", b"u"), a.decoy_bytes(b"m", b"u"));
+        let mut c = a.clone();
+        c.set("bob", PasswordHash::sha512(b"other", [9; SALT_LEN]))
+            .unwrap();
+        assert_ne!(a.decoy_bytes(b"l", b"u"), c.decoy_bytes(b"l", b"u"));
+        assert_eq!(format!("{:?}", a.decoy_key), "DecoyKey");
     }
 
     #[test]

@@ -22,10 +22,10 @@ use super::passwd::{
     validate_user_name, PasswordFile, PasswordHash, DEFAULT_ITERATIONS, MAX_FIELD_LEN, SALT_LEN,
 };
 
-/// Rounds for `-S` entries unless `-I` says otherwise: RFC 7677 section 4 asks for at least 4096.
-/// Only plain CONNECT logins of such users pay them on the broker; a SCRAM login costs the broker
-/// no PBKDF2 at all (the client does it).
-pub const SCRAM_SHA256_ITERATIONS: u32 = 4096;
+/// Rounds for `-S` entries unless `-I` says otherwise (defined with the file format). Only plain
+/// CONNECT logins of such users pay them on the broker; a SCRAM login costs the broker no PBKDF2
+/// at all (the client does it).
+pub use super::passwd::SCRAM_SHA256_ITERATIONS;
 use crate::config::cli::PasswdArgs;
 
 /// What to do to the file.

@@ -17,8 +17,12 @@
 //! SCRAM-SHA-256 has no such shortcut (Mosquitto stores nothing SHA-256 based), so its users need
 //! their own `$scram-sha-256$` entries (StoredKey and ServerKey, written by `picomq passwd -S`).
 //! Users without an entry of the right kind (e.g. `$6$` entries, one plain SHA-512) and unknown
-//! users get a decoy credential derived from the user name and fail at the proof, so the exchange
-//! does not reveal which users exist.
+//! users get a decoy credential and fail at the proof, so the exchange does not reveal which users
+//! exist: the decoy shows the rounds most entries of the method's kind have (or the kind's default
+//! when there are none), a salt keyed by a hash of the password file's entries (so it is as stable
+//! across restarts as a real salt, and unguessable without the file), and the lookup does the
+//! same work for users with and without an entry (the decoy is always made, then exactly one
+//! entry becomes the credential).
 //!
 //! Passwords are used as the raw bytes the client typed: SASLprep is not applied, so non-ASCII
 //! passwords must already be in normalised form (the password file hashes raw bytes too).
@@ -30,7 +34,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 use super::base64;
 use super::enhanced::{AuthExchange, AuthMethod, NonceSource, Step};
-use super::passwd::{constant_time_eq, PasswordHash, DEFAULT_ITERATIONS, SALT_LEN};
+use super::passwd::{constant_time_eq, HashKind, PasswordFile, PasswordHash, SALT_LEN};
 use super::PasswordSource;
 
 /// Longest client nonce accepted (RFC 5802 sets no limit; real clients send 24 to 64 characters).
@@ -103,13 +107,12 @@ impl ServerCredential {
     }
 }
 
-/// Looks a user up; `None` for unknown users and users that cannot do this mechanism.
-pub type CredentialLookup = Box<dyn FnOnce(&str) -> Option<ServerCredential> + Send>;
-
-/// A made-up credential for a user without one (stable per user name): its salt and iteration
-/// count are shown, and the proof is checked against it (and then refused anyway), so an unknown
-/// user costs the same work and looks the same as a wrong password.
-pub type DecoyCredential = Box<dyn Fn(&str) -> ServerCredential + Send>;
+/// Looks a user up: `(credential, true)` for a user that can do this mechanism, else
+/// `(decoy, false)` with a made-up credential (stable per user name) whose salt and iteration
+/// count are shown and against which the proof is checked (and then refused anyway). The lookup
+/// must do the same work either way, so that an unknown user costs and looks the same as a wrong
+/// password.
+pub type CredentialLookup = Box<dyn FnOnce(&str) -> (ServerCredential, bool) + Send>;
 
 enum ServerState {
     /// Waiting for client-first-message.
@@ -132,28 +135,23 @@ enum ServerState {
 pub struct ScramServer<H> {
     state: ServerState,
     server_nonce: String,
-    /// Credential used for unknown users.
-    decoy: DecoyCredential,
     hash: std::marker::PhantomData<fn() -> H>,
 }
 
 impl<H: ScramHash> ScramServer<H> {
-    /// An exchange that will answer with `server_nonce` (printable, no `,`), look the user up
-    /// with `lookup`, and use `decoy(user)` for users it does not find.
-    pub fn new(server_nonce: String, lookup: CredentialLookup, decoy: DecoyCredential) -> Self {
+    /// An exchange that will answer with `server_nonce` (printable, no `,`) and look the user
+    /// up with `lookup`.
+    pub fn new(server_nonce: String, lookup: CredentialLookup) -> Self {
         ScramServer {
             state: ServerState::First(Some(lookup)),
             server_nonce,
-            decoy,
             hash: std::marker::PhantomData,
         }
     }
 
     fn first(&mut self, lookup: CredentialLookup, msg: &str) -> Result<Step, String> {
         let first = parse_client_first(msg)?;
-        let found = lookup(&first.user);
-        let known = found.is_some();
-        let cred = found.unwrap_or_else(|| (self.decoy)(&first.user));
+        let (cred, known) = lookup(&first.user);
         let nonce = format!("{}{}", first.nonce, self.server_nonce);
         let salt = base64::encode(&cred.salt);
         let server_first = format!("r={nonce},s={salt},i={}", cred.iterations);
@@ -419,11 +417,26 @@ impl<H: ScramHash> ScramClient<H> {
 
 /// A SCRAM variant whose credentials come from password file entries.
 pub trait FileCredential: ScramHash + 'static {
-    /// The credential an entry provides for this variant, if any.
+    /// The kind of entry this variant uses.
+    const KIND: HashKind;
+    /// The credential an entry provides for this variant, if any. Costs the same for every entry
+    /// of kind [`FileCredential::KIND`].
     fn credential(hash: &PasswordHash) -> Option<ServerCredential>;
+    /// A made-up entry of kind [`FileCredential::KIND`] with this salt, rounds and key material.
+    fn decoy(salt: [u8; SALT_LEN], iterations: u32, key: &[u8; 64]) -> PasswordHash;
 }
 
 impl FileCredential for ScramSha512 {
+    const KIND: HashKind = HashKind::Pbkdf2Sha512;
+
+    fn decoy(salt: [u8; SALT_LEN], iterations: u32, key: &[u8; 64]) -> PasswordHash {
+        PasswordHash::Pbkdf2Sha512 {
+            iterations,
+            salt,
+            hash: *key,
+        }
+    }
+
     /// `$7$`: the stored PBKDF2-SHA512 result is SaltedPassword.
     fn credential(hash: &PasswordHash) -> Option<ServerCredential> {
         match hash {
@@ -442,6 +455,18 @@ impl FileCredential for ScramSha512 {
 }
 
 impl FileCredential for ScramSha256 {
+    const KIND: HashKind = HashKind::ScramSha256;
+
+    fn decoy(salt: [u8; SALT_LEN], iterations: u32, key: &[u8; 64]) -> PasswordHash {
+        let half = |h: &[u8]| <[u8; 32]>::try_from(h).expect("32 bytes");
+        PasswordHash::ScramSha256 {
+            iterations,
+            salt,
+            stored_key: half(&key[..32]),
+            server_key: half(&key[32..]),
+        }
+    }
+
     /// `$scram-sha-256$`: the keys are stored as they are.
     fn credential(hash: &PasswordHash) -> Option<ServerCredential> {
         match hash {
@@ -493,31 +518,37 @@ impl<H: FileCredential> AuthMethod for ScramFileMethod<H> {
     }
 
     fn start(&self) -> Box<dyn AuthExchange> {
-        let passwords = self.passwords.current();
-        let iterations = passwords
-            .as_ref()
-            .map_or(DEFAULT_ITERATIONS, |p| p.typical_iterations());
+        let passwords = self.passwords.current().unwrap_or_default();
         let lookup: CredentialLookup = Box::new(move |user| {
-            let entry = passwords?.get(user)?.clone();
-            let found = H::credential(&entry);
-            if found.is_none() {
+            // The decoy is always made and exactly one entry (the user's or the decoy) is turned
+            // into a credential, so a user with an entry and one without cost the same work.
+            let decoy = file_decoy::<H>(&passwords, user);
+            let entry = passwords.get(user);
+            let usable = entry.filter(|e| e.kind() == H::KIND);
+            if let (Some(entry), None) = (entry, usable) {
                 log::info!("user {user:?}: {entry:?} cannot do {}", H::NAME);
             }
-            found
+            let known = usable.is_some();
+            let cred = H::credential(usable.unwrap_or(&decoy));
+            (
+                cred.expect("an entry of the method's kind gives a credential"),
+                known,
+            )
         });
-        let nonces = self.nonces.clone();
-        let decoy = Box::new(move |user: &str| {
-            let salt = nonces.derive(b"decoy salt", user.as_bytes());
-            let salted = nonces.derive(b"decoy key", user.as_bytes());
-            let salted = &salted[..H::LEN];
-            ServerCredential::from_salted::<H>(salted, &salt[..SALT_LEN], iterations)
-        });
-        Box::new(ScramServer::<H>::new(
-            self.nonces.next_nonce(),
-            lookup,
-            decoy,
-        ))
+        Box::new(ScramServer::<H>::new(self.nonces.next_nonce(), lookup))
     }
+}
+
+/// The decoy entry of `user` for variant `H`: a salt and key material that are stable while the
+/// file's entries do not change (see [`PasswordFile::decoy_bytes`]), and the rounds most entries
+/// of the variant's kind have, so it looks like the real entries of that kind.
+fn file_decoy<H: FileCredential>(passwords: &PasswordFile, user: &str) -> PasswordHash {
+    let iterations = passwords.typical_iterations(H::KIND);
+    let label = |what: &str| format!("{} decoy {what}", H::NAME);
+    let salt = passwords.decoy_bytes(label("salt").as_bytes(), user.as_bytes());
+    let key = passwords.decoy_bytes(label("key").as_bytes(), user.as_bytes());
+    let salt = <[u8; SALT_LEN]>::try_from(&salt[..SALT_LEN]).expect("salt length");
+    H::decoy(salt, iterations, &key)
 }
 
 #[cfg(test)]

@@ -11,8 +11,13 @@ fn sha256_rfc7677_server() -> ScramServer<ScramSha256> {
     let cred = ServerCredential::from_salted::<ScramSha256>(&salted, &salt, 4096);
     ScramServer::new(
         "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0".into(),
-        Box::new(move |user| (user == "user").then_some(cred)),
-        Box::new(|_| ServerCredential::from_salted::<ScramSha256>(&[0; 32], &[0; 16], 4096)),
+        Box::new(move |user| match user {
+            "user" => (cred, true),
+            _ => (
+                ServerCredential::from_salted::<ScramSha256>(&[0; 32], &[0; 16], 4096),
+                false,
+            ),
+        }),
     )
 }
 
@@ -319,4 +324,134 @@ fn scram_sha_256_method_over_scram_sha_256_entries() {
         Step::Success { .. }
     ));
     assert_eq!(m256.name(), "SCRAM-SHA-256");
+}
+
+/// The server-first-message `m` sends for `user`.
+fn server_first(m: &dyn AuthMethod, user: &str) -> String {
+    match m.start().step(format!("n,,n={user},r=abc").as_bytes()) {
+        Step::Continue(d) => String::from_utf8(d).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn iterations_shown(m: &dyn AuthMethod, user: &str) -> String {
+    server_first(m, user).rsplit(',').next().unwrap().to_owned()
+}
+
+#[test]
+fn decoys_show_the_rounds_of_the_methods_own_kind_in_a_mixed_file() {
+    // Mostly `$7$` with 101 rounds, one `-S` user with 4096: an unknown user must show 4096 to
+    // SCRAM-SHA-256 (as carol does), not the file's overall most common 101.
+    let mostly_7 = entry_7("a", b"pw", 101)
+        + &entry_7("b", b"pw", 101)
+        + &entry_7("c", b"pw", 101)
+        + &entry_256("carol", b"pw", 4096);
+    let m256 = method_256(&mostly_7);
+    assert_eq!(iterations_shown(&m256, "carol"), "i=4096");
+    assert_eq!(iterations_shown(&m256, "nobody"), "i=4096");
+    assert_eq!(iterations_shown(&m256, "a"), "i=4096");
+    let m512 = method(&mostly_7);
+    assert_eq!(iterations_shown(&m512, "a"), "i=101");
+    assert_eq!(iterations_shown(&m512, "nobody"), "i=101");
+    // And the other way round: mostly `-S`, one `$7$` user.
+    let mostly_256 = entry_256("s1", b"pw", 4096)
+        + &entry_256("s2", b"pw", 4096)
+        + &entry_256("s3", b"pw", 4096)
+        + &entry_7("alice", b"pw", 101);
+    let m512 = method(&mostly_256);
+    assert_eq!(iterations_shown(&m512, "alice"), "i=101");
+    assert_eq!(iterations_shown(&m512, "nobody"), "i=101");
+    assert_eq!(iterations_shown(&m512, "s1"), "i=101");
+    let m256 = method_256(&mostly_256);
+    assert_eq!(iterations_shown(&m256, "nobody"), "i=4096");
+    // Without entries of a kind, the defaults `picomq passwd` writes for it.
+    let only_7 = entry_7("a", b"pw", 1000);
+    assert_eq!(iterations_shown(&method_256(&only_7), "x"), "i=4096");
+    let only_256 = entry_256("s", b"pw", 8192);
+    assert_eq!(iterations_shown(&method(&only_256), "x"), "i=101");
+    // A decoy still fails, whatever the password.
+    assert!(matches!(
+        run_sha256(&method_256(&mostly_7), "nobody", b"pw").0,
+        Step::Failure { .. }
+    ));
+}
+
+#[test]
+fn decoy_salts_follow_the_file_not_the_nonce_key() {
+    let text = entry_7("alice", b"pw", 101) + &entry_256("carol", b"pw", 4096);
+    let salt = |m: &dyn AuthMethod, user: &str| {
+        server_first(m, user).split(',').nth(1).unwrap().to_owned()
+    };
+    // Different nonce keys (as after a restart), same file: same decoy salts.
+    let file = PasswordFile::parse(&text).unwrap();
+    let other_key = ScramSha512Method::new(
+        PasswordSource::fixed(Some(file)),
+        Arc::new(NonceSource::from_seed([99; 64])),
+    );
+    assert_eq!(salt(&method(&text), "nobody"), salt(&other_key, "nobody"));
+    // The two methods show different decoy salts for one user, and another file other ones.
+    assert_ne!(
+        salt(&method(&text), "nobody"),
+        salt(&method_256(&text), "nobody")
+    );
+    let changed = text.clone() + &entry_7("dave", b"pw", 101);
+    assert_ne!(
+        salt(&method(&text), "nobody"),
+        salt(&method(&changed), "nobody")
+    );
+    // A real user's salt is its own.
+    assert_eq!(
+        salt(&method(&text), "alice"),
+        salt(&method(&changed), "alice")
+    );
+}
+
+thread_local! {
+    /// (credentials derived, decoys made) by [`Counting`] on this thread.
+    static WORK: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// SCRAM-SHA-512 that counts the expensive steps of a lookup.
+struct Counting;
+
+impl ScramHash for Counting {
+    const NAME: &'static str = ScramSha512::NAME;
+    const LEN: usize = ScramSha512::LEN;
+    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+        ScramSha512::hmac(key, data)
+    }
+    fn hash(data: &[u8]) -> Vec<u8> {
+        ScramSha512::hash(data)
+    }
+    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+        ScramSha512::hi(password, salt, iterations)
+    }
+}
+
+impl FileCredential for Counting {
+    const KIND: HashKind = ScramSha512::KIND;
+    fn credential(hash: &PasswordHash) -> Option<ServerCredential> {
+        WORK.with(|w| w.set((w.get().0 + 1, w.get().1)));
+        ScramSha512::credential(hash)
+    }
+    fn decoy(salt: [u8; SALT_LEN], iterations: u32, key: &[u8; 64]) -> PasswordHash {
+        WORK.with(|w| w.set((w.get().0, w.get().1 + 1)));
+        ScramSha512::decoy(salt, iterations, key)
+    }
+}
+
+#[test]
+fn lookups_do_the_same_work_for_known_unknown_and_wrong_kind_users() {
+    let six = PasswordHash::sha512(b"pw", [1; SALT_LEN]);
+    let text = format!("old:{}\n{}", six.encode(), entry_7("alice", b"x", 101));
+    let m = ScramFileMethod::<Counting>::new(
+        PasswordSource::fixed(Some(PasswordFile::parse(&text).unwrap())),
+        Arc::new(NonceSource::from_seed([5; 64])),
+    );
+    for user in ["alice", "nobody", "old"] {
+        WORK.with(|w| w.set((0, 0)));
+        server_first(&m, user);
+        // One decoy made and exactly one credential derived, whoever asks.
+        assert_eq!(WORK.with(|w| w.get()), (1, 1), "{user}");
+    }
 }

@@ -206,3 +206,70 @@ fn authenticator_is_shareable_across_threads() {
     assert_send_sync::<Authenticator>();
     assert_send_sync::<ClientAcl>();
 }
+
+/// The salt a SCRAM-SHA-512 exchange of `auth` shows for `user`.
+fn scram_salt(auth: &Authenticator, user: &str) -> String {
+    let method = auth.auth_method(SCRAM_SHA_512).unwrap();
+    match method.start().step(format!("n,,n={user},r=abc").as_bytes()) {
+        Step::Continue(d) => String::from_utf8(d)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn decoy_salts_survive_a_restart_while_the_file_is_unchanged() {
+    let dir = Scratch::new("decoy");
+    let config = |path: PathBuf| AuthConfig {
+        password_file: Some(path),
+        acl_file: None,
+        allow_anonymous: false,
+        methods: vec![SCRAM_SHA_512.to_owned()],
+    };
+    let pw = dir.write("pw", ALICE);
+    // Two loads of one file stand for two runs of the broker (each seeds its nonces anew).
+    let first = Authenticator::load(&config(pw.clone())).unwrap();
+    let second = Authenticator::load(&config(pw.clone())).unwrap();
+    assert_eq!(
+        scram_salt(&first, "mallory"),
+        scram_salt(&second, "mallory")
+    );
+    assert_eq!(scram_salt(&first, "alice"), scram_salt(&second, "alice"));
+    let hash = PasswordHash::pbkdf2(b"pw", [5; passwd::SALT_LEN], 101);
+    let other = dir.write("other", &format!("{ALICE}bob:{}\n", hash.encode()));
+    let third = Authenticator::load(&config(other)).unwrap();
+    assert_ne!(scram_salt(&first, "mallory"), scram_salt(&third, "mallory"));
+    // A reload of a changed file changes it too; the real user's salt stays.
+    fs::write(&pw, format!("{ALICE}bob:{}\n", hash.encode())).unwrap();
+    first.reload().unwrap();
+    assert_eq!(scram_salt(&first, "mallory"), scram_salt(&third, "mallory"));
+    assert_eq!(scram_salt(&first, "alice"), scram_salt(&second, "alice"));
+}
+
+#[test]
+fn a_config_built_in_code_with_bad_methods_is_refused() {
+    let mut config = AuthConfig {
+        methods: vec![SCRAM_SHA_256.to_owned()],
+        ..AuthConfig::default()
+    };
+    let err = Authenticator::load(&config).unwrap_err();
+    assert!(err.to_string().contains("need a password_file"), "{err}");
+    let dir = Scratch::new("methods");
+    config.password_file = Some(dir.write("pw", ALICE));
+    assert!(Authenticator::load(&config).is_ok());
+    config.methods = vec!["SCRAM-SHA-1".to_owned()];
+    let err = Authenticator::load(&config).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown authentication method"),
+        "{err}"
+    );
+    for name in BUILT_IN_METHODS {
+        config.methods = vec![name.to_owned()];
+        let auth = Authenticator::load(&config).unwrap();
+        assert_eq!(auth.auth_method(name).unwrap().name(), name);
+    }
+}

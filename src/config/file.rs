@@ -433,16 +433,23 @@ impl Reader<'_> {
             Some(v) => *v.get_ref(),
             None => out.password_file.is_none(),
         };
+        let key = "auth.methods";
         for name in a.methods.iter().flat_map(|m| m.get_ref()) {
-            let key = "auth.methods";
             if !crate::auth::BUILT_IN_METHODS.contains(&name.get_ref().as_str()) {
-                let msg = "unknown enhanced authentication method (SCRAM-SHA-512, SCRAM-SHA-256)";
+                let known = crate::auth::BUILT_IN_METHODS.join(", ");
+                let msg = format!("unknown enhanced authentication method (known: {known})");
                 return Err(self.error(name.span(), key, msg));
             }
             if out.methods.contains(name.get_ref()) {
                 return Err(self.error(name.span(), key, "listed twice"));
             }
             out.methods.push(name.get_ref().clone());
+        }
+        if let Some(methods) = a.methods.as_ref().filter(|_| !out.methods.is_empty()) {
+            if out.password_file.is_none() {
+                let msg = "the methods read users from the password file: set auth.password_file";
+                return Err(self.error(methods.span(), key, msg));
+            }
         }
         Ok(())
     }

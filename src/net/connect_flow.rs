@@ -10,12 +10,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::AuthMethod;
 use crate::message::SessionRef;
 use crate::protocol::Connect;
 use crate::protocol::Packet;
 use crate::session::connect::{admit, write_refusal, write_refusal_to, Admitted};
 use crate::session::enhanced_auth::{ConnectAuth, ConnectStep, LinkAuth};
 use crate::session::{LinkLoss, Session};
+
+/// The enhanced authentication method that authenticated a CONNECT, if any.
+type Method = Option<Arc<dyn AuthMethod>>;
 
 use super::conn::Phase;
 use super::io_thread::{IoThread, SessionSlot};
@@ -64,8 +68,13 @@ impl IoThread {
         };
         if let Some(name) = &connect.properties.authentication_method {
             // MQTT 5 enhanced authentication: the listener's method decides instead of the
-            // password file or the certificate.
-            let method = listener.auth.auth_method(name);
+            // password file. Not on a listener with use_identity_as_username: there the
+            // certificate is the credential, and a method could stand in for a missing one or
+            // name another user, so every method is refused there (0x8C, as for an unknown one).
+            let method = match identity {
+                Some(_) => None,
+                None => listener.auth.auth_method(name),
+            };
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
@@ -101,7 +110,7 @@ impl IoThread {
         if let Some(conn) = self.conns.get_mut(id) {
             conn.version = Some(connect.protocol);
         }
-        self.place(id, connect, admitted);
+        self.place(id, connect, admitted, None);
     }
 
     /// A packet on a connection whose enhanced authentication is in progress.
@@ -123,8 +132,10 @@ impl IoThread {
                     conn.pending_auth = Some(auth);
                 }
             }
-            ConnectStep::Accepted(connect, admitted) => self.place(id, connect, admitted),
-            ConnectStep::Refused(_) => self.close_after_flush(id),
+            ConnectStep::Accepted(connect, admitted, method) => {
+                self.place(id, connect, admitted, Some(method));
+            }
+            ConnectStep::Refused(_) | ConnectStep::Closed => self.close_after_flush(id),
         }
     }
 
@@ -136,20 +147,21 @@ impl IoThread {
         if let Some(conn) = self.conns.get_mut(id) {
             conn.version = Some(a.connect.protocol);
         }
-        self.place(id, a.connect, a.admitted);
+        self.place(id, a.connect, a.admitted, a.auth_method);
         // Bytes that arrived behind the CONNECT.
         self.decode_after_adopt(id);
     }
 
-    fn place(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted) {
+    /// `method`: the enhanced authentication method that authenticated the CONNECT, if any.
+    fn place(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted, method: Method) {
         let owner = owner_thread(&admitted.client_id, self.shared.io.len());
         if owner != usize::from(self.index) {
-            return self.hand_over(id, connect, admitted, owner);
+            return self.hand_over(id, connect, admitted, method, owner);
         }
         let cid: Arc<str> = admitted.client_id.as_str().into();
         match self.by_client.get(&cid) {
-            Some(&slot) => self.attach_existing(id, slot, &connect, &admitted),
-            None => self.attach_new(id, cid, &connect, &admitted, false),
+            Some(&slot) => self.attach_existing(id, slot, &connect, &admitted, method),
+            None => self.attach_new(id, cid, &connect, &admitted, false, method),
         }
     }
 
@@ -162,7 +174,14 @@ impl IoThread {
         }
     }
 
-    fn hand_over(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted, to: usize) {
+    fn hand_over(
+        &mut self,
+        id: usize,
+        connect: Box<Connect>,
+        admitted: Admitted,
+        auth_method: Method,
+        to: usize,
+    ) {
         let Some(mut conn) = self.conns.remove(id) else {
             return;
         };
@@ -173,6 +192,7 @@ impl IoThread {
             rbuf: conn.rbuf,
             connect,
             admitted,
+            auth_method,
         };
         self.shared.io[to].send(Control::Adopt(Box::new(adopted)));
     }
@@ -185,6 +205,7 @@ impl IoThread {
         connect: &Connect,
         admitted: &Admitted,
         present: bool,
+        method: Method,
     ) {
         let me = self.next_session_ref();
         let session = Session::new(cid.clone(), me);
@@ -195,10 +216,17 @@ impl IoThread {
         }) as u32;
         debug_assert_eq!(slot, me.slot);
         self.by_client.insert(cid, slot);
-        self.attach(id, slot, connect, admitted, present);
+        self.attach(id, slot, connect, admitted, present, method);
     }
 
-    fn attach_existing(&mut self, id: usize, slot: u32, connect: &Connect, admitted: &Admitted) {
+    fn attach_existing(
+        &mut self,
+        id: usize,
+        slot: u32,
+        connect: &Connect,
+        admitted: &Admitted,
+        method: Method,
+    ) {
         let old_conn = self.sessions.get(slot as usize).and_then(|s| s.conn);
         if let Some(old) = old_conn {
             log::info!("client {}: session taken over", admitted.client_id);
@@ -212,9 +240,9 @@ impl IoThread {
                 self.end_session(slot);
             }
             let cid: Arc<str> = admitted.client_id.as_str().into();
-            return self.attach_new(id, cid, connect, admitted, false);
+            return self.attach_new(id, cid, connect, admitted, false, method);
         }
-        self.attach(id, slot, connect, admitted, true);
+        self.attach(id, slot, connect, admitted, true, method);
     }
 
     fn attach(
@@ -224,6 +252,7 @@ impl IoThread {
         connect: &Connect,
         admitted: &Admitted,
         present: bool,
+        method: Method,
     ) {
         let now = Instant::now();
         let cfg = self.shared.cfg.clone();
@@ -251,8 +280,9 @@ impl IoThread {
             now,
             &mut conn.out,
         );
-        let method = connect.properties.authentication_method.as_deref();
-        if let Some(method) = method.and_then(|m| auth.auth_method(m)) {
+        // The very method that authenticated the CONNECT (not one looked up again by name), so
+        // CONNECT and re-authentication cannot use different authenticators.
+        if let Some(method) = method {
             s.session
                 .enable_reauth(LinkAuth::new(method, connect.username.clone()));
         }

@@ -12,7 +12,7 @@ use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 
 use super::transport::Transport;
-use crate::auth::Authenticator;
+use crate::auth::{AuthMethod, Authenticator};
 use crate::config::{Config, ListenerConfig};
 use crate::protocol::Connect;
 use crate::router::shard::Command;
@@ -40,6 +40,9 @@ pub struct Adopted {
     pub connect: Box<Connect>,
     /// Its admission.
     pub admitted: Admitted,
+    /// The enhanced authentication method that authenticated the CONNECT, if any: its
+    /// re-authentications use this same one.
+    pub auth_method: Option<Arc<dyn AuthMethod>>,
 }
 
 /// One I/O thread's inbox.

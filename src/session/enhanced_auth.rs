@@ -26,10 +26,16 @@ use super::outbuf::OutBuf;
 pub enum ConnectStep {
     /// AUTH 0x18 was written; wait for the client's AUTH (the connect timeout still runs).
     Pending(Box<ConnectAuth>),
-    /// Authenticated: attach this CONNECT (see the module docs for what it carries).
-    Accepted(Box<Connect>, Admitted),
+    /// Authenticated: attach this CONNECT (see the module docs for what it carries). The method
+    /// is the one that authenticated it: re-authentication must use the same one (hand it to
+    /// [`LinkAuth::new`]), never one looked up again by name.
+    Accepted(Box<Connect>, Admitted, Arc<dyn AuthMethod>),
     /// A refusing CONNACK was written: close the connection once it is flushed.
     Refused(ReasonCode),
+    /// The client sent DISCONNECT during the exchange: close the connection without sending
+    /// anything [MQTT-3.1.2-30] (the Will Message, if any, is not published: there is no
+    /// session).
+    Closed,
 }
 
 /// An exchange in progress between CONNECT and CONNACK.
@@ -99,9 +105,18 @@ impl ConnectAuth {
     }
 
     /// A packet arrived while the exchange is in progress: only AUTH 0x18 with the same method is
-    /// legal [MQTT-4.12.0-3] [MQTT-4.12.0-5]; anything else is a protocol error (CONNACK 0x82).
+    /// legal [MQTT-4.12.0-3] [MQTT-4.12.0-5], or DISCONNECT, which ends the exchange and the
+    /// connection with nothing sent [MQTT-3.1.2-30]; anything else is a protocol error (CONNACK
+    /// 0x82).
     pub fn on_packet(self: Box<Self>, packet: Packet, out: &mut OutBuf) -> ConnectStep {
         let cid = &self.admitted.client_id;
+        if let Packet::Disconnect(d) = &packet {
+            log::info!(
+                "client {cid:?}: DISCONNECT ({}) during enhanced authentication",
+                d.reason.name()
+            );
+            return ConnectStep::Closed;
+        }
         let Packet::Auth(a) = packet else {
             let what = format!("{} during enhanced authentication", packet.name());
             return refuse(ReasonCode::PROTOCOL_ERROR, &what, cid, out);
@@ -153,7 +168,7 @@ impl ConnectAuth {
                 c.username = Some(username);
                 c.password = None;
                 c.properties.authentication_data = data.map(Bytes::from);
-                ConnectStep::Accepted(self.connect, self.admitted)
+                ConnectStep::Accepted(self.connect, self.admitted, self.method)
             }
             Step::Failure { why } => {
                 let cid = &self.admitted.client_id;

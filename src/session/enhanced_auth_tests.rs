@@ -132,6 +132,29 @@ fn scram_connect(
 }
 
 #[test]
+fn accepted_carries_the_very_method_that_authenticated() {
+    // Re-authentication is built from what Accepted carries: it must be the same instance
+    // (same password source, same nonces), not merely one with the same name.
+    let mut out = OutBuf::default();
+    let mut client = ScramClient::<ScramSha512>::new("alice", "nonce");
+    let c = connect(Some(METHOD), Some(&client.client_first()));
+    let used = method();
+    let ConnectStep::Pending(pending) =
+        ConnectAuth::begin(c, admitted(), Some(Arc::clone(&used)), &mut out)
+    else {
+        panic!("expected AUTH 0x18");
+    };
+    let (_, _, server_first) = one_auth(&mut out);
+    let fin = client.client_final(&server_first, b"wonderland").unwrap();
+    let auth = client_auth(ReasonCode::CONTINUE_AUTHENTICATION, METHOD, &fin);
+    let ConnectStep::Accepted(_, _, carried) = pending.on_packet(auth, &mut out) else {
+        panic!("expected success");
+    };
+    assert!(Arc::ptr_eq(&carried, &used));
+    assert!(!Arc::ptr_eq(&carried, &method()));
+}
+
+#[test]
 fn mqtt_4_12_0_1_unsupported_method_is_refused_with_connack_0x8c() {
     let mut out = OutBuf::default();
     let step = ConnectAuth::begin(connect(Some("KERBEROS"), None), admitted(), None, &mut out);
@@ -146,9 +169,10 @@ fn mqtt_4_12_0_1_unsupported_method_is_refused_with_connack_0x8c() {
 fn mqtt_4_12_0_2_and_4_12_0_5_scram_connect_continues_then_connack_carries_method_and_data() {
     let mut out = OutBuf::default();
     let (step, client) = scram_connect("alice", b"wonderland", &mut out);
-    let ConnectStep::Accepted(c, a) = step else {
+    let ConnectStep::Accepted(c, a, m) = step else {
         panic!("expected success, got {step:?}");
     };
+    assert_eq!(m.name(), METHOD);
     assert!(out.is_empty(), "CONNACK is the session's to write");
     assert_eq!(a.client_id, "c1");
     assert_eq!(c.username.as_deref(), Some("alice"));
@@ -246,6 +270,26 @@ fn mqtt_4_12_0_3_and_4_12_0_5_client_must_answer_with_auth_0x18_and_the_same_met
             "{what}"
         );
         assert_eq!(connack_reason(&mut out), ReasonCode::PROTOCOL_ERROR);
+    }
+}
+
+#[test]
+fn mqtt_3_1_2_30_disconnect_during_the_exchange_closes_without_connack() {
+    for reason in [ReasonCode::SUCCESS, ReasonCode::DISCONNECT_WITH_WILL] {
+        let mut out = OutBuf::default();
+        let c = connect(Some(METHOD), Some("n,,n=alice,r=abc"));
+        let ConnectStep::Pending(p) = ConnectAuth::begin(c, admitted(), Some(method()), &mut out)
+        else {
+            panic!()
+        };
+        one_auth(&mut out);
+        let disconnect = Packet::Disconnect(crate::protocol::Disconnect {
+            reason,
+            properties: Properties::default(),
+        });
+        let step = p.on_packet(disconnect, &mut out);
+        assert!(matches!(step, ConnectStep::Closed), "{step:?}");
+        assert!(decode_all(&mut out).is_empty(), "nothing may be sent");
     }
 }
 

@@ -218,7 +218,12 @@ impl Reader<'_> {
         }
         let mut auth = base.clone();
         let password_file = self.path(&t.password_file, "listener.password_file")?;
-        if let Some(p) = &password_file {
+        if let (Some(p), Some(field)) = (&password_file, &t.password_file) {
+            if p.is_none() && !auth.methods.is_empty() {
+                let msg = "auth.methods read users from the password file: a listener with them \
+                           cannot turn it off";
+                return Err(self.error(field.span(), "listener.password_file", msg));
+            }
             auth.password_file = p.clone();
         }
         if let Some(p) = self.path(&t.acl_file, "listener.acl_file")? {
