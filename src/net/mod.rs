@@ -243,6 +243,7 @@ impl Broker {
                 router_batch: router_batch::RouterBatch::new(shared.router.clone()),
                 now: std::time::Instant::now(),
                 auth_generation: shared.auth_generation(),
+                rate_debts: Default::default(),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))

@@ -23,7 +23,7 @@ use crate::protocol::{
 use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
 use super::enhanced_auth::{LinkAuth, ReAuthStep};
-use super::limits::{check_topic_name, refuse_filter};
+use super::limits::{check_topic_name, refuse_filter, PublishRate};
 use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
 
@@ -110,6 +110,8 @@ pub struct Session {
     acl: ClientAcl,
     /// User name of the last CONNECT, to rebuild `acl` after an ACL reload.
     username: Option<Arc<str>>,
+    /// Publish rate state: per client, so it outlives any one connection.
+    rate: PublishRate,
 }
 
 /// Why a link went away without the session asking for it.
@@ -138,6 +140,7 @@ impl Session {
             pending_will: None,
             acl: ClientAcl::allow_all(),
             username: None,
+            rate: PublishRate::default(),
         }
     }
 
@@ -169,6 +172,12 @@ impl Session {
     /// The outbound flow, for counters and tests.
     pub fn outbound(&self) -> &Outbound {
         &self.outbound
+    }
+
+    /// The client's publish rate state; the I/O thread charges each PUBLISH to it and pauses the
+    /// input as it says.
+    pub fn publish_rate(&mut self) -> &mut PublishRate {
+        &mut self.rate
     }
 
     /// The filters subscribed, for cleanup when the session ends.
