@@ -349,15 +349,17 @@ mod tests {
     }
 
     fn message(topic: &str, qos: QoS, retain: bool, origin: Option<SessionRef>) -> SharedMessage {
-        Arc::new(Message {
-            topic: topic.into(),
-            payload: Bytes::from_static(b"p"),
+        let payload = Bytes::from_static(b"p");
+        let props = Properties::default();
+        Arc::new(Message::new(
+            topic.into(),
+            payload,
             qos,
             retain,
-            properties: Properties::default(),
-            expires_at: None,
+            props,
+            None,
             origin,
-        })
+        ))
     }
 
     fn run(shard: &mut Shard, cmd: Command, now: Instant) -> Vec<Delivery> {
@@ -444,8 +446,8 @@ mod tests {
             now,
         );
         let publish = |shard: &mut Shard, topic: &str, payload: &'static [u8]| {
-            let mut m = Message::clone_for_test(&message(topic, QoS::AtMostOnce, true, None));
-            m.payload = Bytes::from_static(payload);
+            let m = message(topic, QoS::AtMostOnce, true, None);
+            let m = Message::with_payload_for_test(&m, Bytes::from_static(payload));
             run(shard, Command::Publish(Arc::new(m)), now).len()
         };
         assert_eq!(publish(&mut shard, "r/1", b"a"), 1);
@@ -506,8 +508,8 @@ mod tests {
         );
         assert_eq!(got.len(), 1, "the expired one is not delivered");
         assert_eq!(shard.retained(), 1, "and is purged");
-        let mut empty = Message::clone_for_test(&message("r/1", QoS::AtMostOnce, true, None));
-        empty.payload = Bytes::new();
+        let r1 = message("r/1", QoS::AtMostOnce, true, None);
+        let empty = Message::with_payload_for_test(&r1, Bytes::new());
         run(&mut shard, Command::Publish(Arc::new(empty)), later);
         assert_eq!(shard.retained(), 0);
     }

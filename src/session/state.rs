@@ -556,15 +556,15 @@ impl Session {
             .take()
             .map(|s| now + Duration::from_secs(u64::from(s)));
         properties.topic_alias = None;
-        Arc::new(Message {
-            topic: topic.into_boxed_str(),
+        Arc::new(Message::new(
+            topic.into_boxed_str(),
             payload,
             qos,
             retain,
             properties,
             expires_at,
-            origin: Some(self.me),
-        })
+            Some(self.me),
+        ))
     }
 
     fn on_pubrel(&mut self, id: u16, v: ProtocolVersion, out: &mut Output) {
