@@ -334,8 +334,10 @@ impl IoThread {
     /// `id` (the state is its session's, so it survives reconnects and takeovers). Over the rate,
     /// the throttle policy stops reading the connection until its budget is back (the packet
     /// itself is handled) and the disconnect policy drops the client with 0x96 (the packet is not
-    /// handled, so nothing unacknowledged is lost). Before CONNECT nothing is charged: the packet
-    /// goes on to be refused as "first packet not CONNECT". Returns whether to handle the packet.
+    /// handled, so nothing unacknowledged is lost). Before the client is attached nothing is
+    /// charged: a PUBLISH then (after a CONNECT, during enhanced authentication; a PUBLISH as the
+    /// very first packet never decodes) goes on to be refused as the protocol error it is.
+    /// Returns whether to handle the packet.
     fn within_rate(&mut self, id: usize, len: usize) -> bool {
         let now = self.now;
         let limits = &self.shared.cfg.mqtt.limits;
