@@ -44,9 +44,39 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// The session that published it (for No Local), if any.
     pub origin: Option<SessionRef>,
+    /// [`Message::cost`], computed once by [`Message::new`] (it walks the user properties, and
+    /// every queue add and removal and every retained store reads it). Private, so every message
+    /// is built by `new`; a `u32` (a message is at most one packet, under 256 MiB, plus the
+    /// in-memory overhead of its properties; saturating) sits in padding, so the struct does not
+    /// grow.
+    cost: u32,
 }
 
 impl Message {
+    /// A message with its cost computed. The fields stay readable; the message is immutable once
+    /// shared, so the cost stays true.
+    pub fn new(
+        topic: Box<str>,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+        expires_at: Option<Instant>,
+        origin: Option<SessionRef>,
+    ) -> Message {
+        let cost = payload.len() + topic.len() + properties.message_bytes();
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            origin,
+            cost: u32::try_from(cost).unwrap_or(u32::MAX),
+        }
+    }
+
     /// Whether the message has expired at `now` and must no longer be delivered.
     pub fn is_expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|t| now >= t)
@@ -56,7 +86,7 @@ impl Message {
     /// counted against per-client queue limits and the retained store's byte limit, so a message
     /// with a small payload and many user properties is not counted as small.
     pub fn cost(&self) -> usize {
-        self.payload.len() + self.topic.len() + self.properties.message_bytes()
+        self.cost as usize
     }
 }
 
@@ -101,15 +131,28 @@ impl SubIds {
 impl Message {
     /// A field-by-field copy, for tests that derive one message from another.
     pub fn clone_for_test(m: &Message) -> Message {
-        Message {
-            topic: m.topic.clone(),
-            payload: m.payload.clone(),
-            qos: m.qos,
-            retain: m.retain,
-            properties: m.properties.clone(),
-            expires_at: m.expires_at,
-            origin: m.origin,
-        }
+        Message::new(
+            m.topic.clone(),
+            m.payload.clone(),
+            m.qos,
+            m.retain,
+            m.properties.clone(),
+            m.expires_at,
+            m.origin,
+        )
+    }
+
+    /// A copy with another payload (and the cost that goes with it).
+    pub fn with_payload_for_test(m: &Message, payload: Bytes) -> Message {
+        Message::new(
+            m.topic.clone(),
+            payload,
+            m.qos,
+            m.retain,
+            m.properties.clone(),
+            m.expires_at,
+            m.origin,
+        )
     }
 }
 
@@ -117,23 +160,46 @@ impl Message {
 mod tests {
     use super::*;
 
+    fn message(properties: Properties) -> Message {
+        let payload = Bytes::from_static(b"12345");
+        Message::new(
+            "a/b".into(),
+            payload,
+            QoS::AtMostOnce,
+            false,
+            properties,
+            None,
+            None,
+        )
+    }
+
     #[test]
     fn cost_counts_topic_payload_and_message_properties() {
-        let mut m = Message {
-            topic: "a/b".into(),
-            payload: Bytes::from_static(b"12345"),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            properties: Properties::default(),
-            expires_at: None,
-            origin: None,
+        assert_eq!(message(Properties::default()).cost(), 8);
+        let mut p = Properties {
+            correlation_data: Some(Bytes::from_static(b"cd")),
+            content_type: Some("text".into()),
+            ..Properties::default()
         };
-        assert_eq!(m.cost(), 8);
-        m.properties.correlation_data = Some(Bytes::from_static(b"cd"));
-        m.properties.content_type = Some("text".into());
-        assert_eq!(m.cost(), 14);
+        assert_eq!(message(p.clone()).cost(), 14);
         // Each user property also counts its in-memory overhead, so 1,000 empty ones are not free.
-        m.properties.user_properties = vec![(String::new(), String::new()); 1000];
-        assert!(m.cost() >= 14 + 1000 * 2 * std::mem::size_of::<String>());
+        p.user_properties = vec![(String::new(), String::new()); 1000];
+        assert!(message(p).cost() >= 14 + 1000 * 2 * std::mem::size_of::<String>());
+    }
+
+    #[test]
+    fn stored_cost_fits_in_padding() {
+        // The fields other than the four small ones, plus one 8-byte word for origin (12 bytes
+        // with its tag: 16), qos, retain and cost together.
+        let big = std::mem::size_of::<Box<str>>()
+            + std::mem::size_of::<Bytes>()
+            + std::mem::size_of::<Properties>()
+            + std::mem::size_of::<Option<Instant>>();
+        assert!(
+            std::mem::size_of::<Message>() <= big + 24,
+            "{} > {}",
+            std::mem::size_of::<Message>(),
+            big + 24
+        );
     }
 }

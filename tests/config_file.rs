@@ -451,6 +451,11 @@ fn every_bad_value_names_its_key_and_line() {
         ("limits.publish_rate", "-1", "between 0 and"),
         ("limits.publish_bytes_rate", "\"1XB\"", "unknown unit"),
         (
+            "limits.publish_bytes_rate",
+            "1",
+            "at least mqtt.max_packet_size",
+        ),
+        (
             "limits.rate_limit_policy",
             "\"drop\"",
             "must be \"throttle\"",

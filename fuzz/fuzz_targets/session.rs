@@ -221,15 +221,19 @@ fn publish(inp: &mut Input) -> Packet {
 
 fn message(inp: &mut Input, now: Instant) -> Arc<Message> {
     let flags = inp.byte();
-    Arc::new(Message {
-        topic: TOPICS[usize::from(flags) % (TOPICS.len() - 1)].into(),
-        payload: Bytes::from(vec![0u8; usize::from(inp.byte()) * 4]),
-        qos: inp.qos(),
-        retain: flags & 0x40 != 0,
-        properties: Properties::default(),
-        expires_at: (flags & 0x80 != 0).then(|| now + Duration::from_secs(u64::from(flags & 7))),
-        origin: None,
-    })
+    let topic = TOPICS[usize::from(flags) % (TOPICS.len() - 1)].into();
+    let payload = Bytes::from(vec![0u8; usize::from(inp.byte()) * 4]);
+    let qos = inp.qos();
+    let expires_at = (flags & 0x80 != 0).then(|| now + Duration::from_secs(u64::from(flags & 7)));
+    Arc::new(Message::new(
+        topic,
+        payload,
+        qos,
+        flags & 0x40 != 0,
+        Properties::default(),
+        expires_at,
+        None,
+    ))
 }
 
 fuzz_target!(|data: &[u8]| {

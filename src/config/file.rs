@@ -396,7 +396,11 @@ impl Reader<'_> {
         )?;
 
         self.mqtt(&file.mqtt, &mut config)?;
-        self.limits(&file.limits, &mut config.mqtt.limits)?;
+        self.limits(
+            &file.limits,
+            &mut config.mqtt.limits,
+            config.mqtt.max_packet_size,
+        )?;
         self.redirect(&file.redirect, &mut config.mqtt.redirect)?;
         self.sys(&file.sys, &mut config.sys)?;
         self.auth(&file.auth, &mut config)?;

@@ -14,7 +14,6 @@ use super::transport::{flush_plain, read_plain, Transport};
 
 use crate::protocol::ProtocolVersion;
 use crate::session::enhanced_auth::ConnectAuth;
-use crate::session::limits::RateLimiter;
 use crate::session::Output;
 
 /// Most bytes read from one socket per readiness event before others get a turn; a connection with
@@ -78,8 +77,6 @@ pub struct Conn {
     /// Since when the read buffer has held an incomplete packet (cleared by every complete one);
     /// checked against `limits.packet_timeout` while input is being read.
     pub partial_since: Option<Instant>,
-    /// Publish rate limit, when one is configured.
-    pub rate: Option<RateLimiter>,
     /// Input is not read or decoded before this time: the client is over its publish rate.
     pub throttled_until: Option<Instant>,
     /// An enhanced authentication exchange between CONNECT and CONNACK (phase stays
@@ -100,16 +97,9 @@ impl Conn {
             flush_queued: false,
             read_paused: false,
             partial_since: None,
-            rate: None,
             throttled_until: None,
             pending_auth: None,
         }
-    }
-
-    /// Whether input is held back (output backlog or publish throttle), so a partial packet in the
-    /// buffer is not the client's fault.
-    pub fn input_held(&self) -> bool {
-        self.read_paused || self.throttled_until.is_some()
     }
 
     /// Reads until the socket would block, the budget is spent, or the buffer holds more than

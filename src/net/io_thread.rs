@@ -19,7 +19,7 @@ use crate::protocol::decode::{decode_packet_limited, PropLimits};
 use crate::protocol::{Packet, ProtocolVersion, ReasonCode};
 use crate::router::shard::{Command, Delivery};
 use crate::session::connect::{peek_protocol_level, write_refusal};
-use crate::session::limits::RateLimiter;
+use crate::session::limits::PublishRate;
 use crate::session::outbound::{Queued, WIRE_HIGH_WATER};
 use crate::session::{Action, LinkLoss, Output, Session};
 
@@ -91,6 +91,10 @@ pub struct IoThread {
     pub auth_generation: u64,
     /// `$SYS` counters of this thread (`sys_stats.rs`).
     pub stats: IoStats,
+    /// Publish rate state of clients whose session ended while their buckets were not full, for
+    /// their next session (a client id always lives on the same thread): reconnecting with a
+    /// clean start does not refill the burst. Entries go once their buckets are full again.
+    pub rate_debts: crate::router::hash::FastMap<Arc<str>, PublishRate>,
 }
 
 impl IoThread {
@@ -213,7 +217,6 @@ impl IoThread {
         }
         let now = Instant::now();
         let mut conn = Conn::new(transport, listener, now);
-        conn.rate = RateLimiter::new(&self.shared.cfg.mqtt.limits, now);
         if let Some(b) = rbuf {
             conn.rbuf = b;
         }
@@ -281,6 +284,7 @@ impl IoThread {
             max_user_properties: mqtt.limits.max_user_properties,
             max_size: mqtt.limits.max_properties_size,
         };
+        let throttle = mqtt.limits.rate_limit_policy == RateLimitPolicy::Throttle;
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
                 return;
@@ -290,6 +294,21 @@ impl IoThread {
             }
             if conn.throttled_until.is_some() {
                 return;
+            }
+            if let Phase::Attached { slot } = conn.phase {
+                // A PUBLISH waiting behind a debt is not read yet: pause again (each pause is
+                // capped, so a large debt is paid in several).
+                let publish_next = conn.rbuf.first().is_some_and(|b| b >> 4 == 3);
+                if publish_next && throttle {
+                    if let Some(s) = self.sessions.get_mut(slot as usize) {
+                        let pause =
+                            session_rate(&mut s.session, &mut self.rate_debts).pause(self.now);
+                        if !pause.is_zero() {
+                            conn.throttled_until = Some(self.now + pause);
+                            return;
+                        }
+                    }
+                }
             }
             let level = match conn.version {
                 None => peek_protocol_level(&conn.rbuf),
@@ -317,38 +336,41 @@ impl IoThread {
         }
     }
 
-    /// Charges a PUBLISH of `len` bytes to connection `id`'s rate limit. Over the rate, the
-    /// throttle policy stops reading the connection until its budget is back (the packet itself
-    /// is handled) and the disconnect policy drops the client with 0x96 (the packet is not
-    /// handled, so nothing unacknowledged is lost). Returns whether to handle the packet.
+    /// Charges a PUBLISH of `len` bytes to the rate limit of the client attached to connection
+    /// `id` (the state is its session's, so it survives reconnects and takeovers). Over the rate,
+    /// the throttle policy stops reading the connection until its budget is back (the packet
+    /// itself is handled) and the disconnect policy drops the client with 0x96 (the packet is not
+    /// handled, so nothing unacknowledged is lost). Before the client is attached nothing is
+    /// charged: a PUBLISH then (after a CONNECT, during enhanced authentication; a PUBLISH as the
+    /// very first packet never decodes) goes on to be refused as the protocol error it is.
+    /// Returns whether to handle the packet.
     fn within_rate(&mut self, id: usize, len: usize) -> bool {
         let now = self.now;
-        let policy = self.shared.cfg.mqtt.limits.rate_limit_policy;
+        let limits = &self.shared.cfg.mqtt.limits;
         let Some(conn) = self.conns.get_mut(id) else {
             return false;
         };
-        let Some(rate) = conn.rate.as_mut() else {
+        let Phase::Attached { slot } = conn.phase else {
             return true;
         };
-        rate.charge(len, now);
-        let wait = rate.wait(now);
-        if wait.is_zero() {
+        let Some(s) = self.sessions.get_mut(slot as usize) else {
+            return true;
+        };
+        let pause = session_rate(&mut s.session, &mut self.rate_debts).charge(len, limits, now);
+        if pause.is_zero() {
             return true;
         }
-        match (policy, conn.phase) {
-            (RateLimitPolicy::Throttle, _) => {
-                conn.throttled_until = Some(now + wait);
+        match limits.rate_limit_policy {
+            RateLimitPolicy::Throttle => {
+                conn.throttled_until = Some(now + pause);
                 true
             }
-            (RateLimitPolicy::Disconnect, Phase::Attached { slot }) => {
-                if let Some(s) = self.sessions.get_mut(slot as usize) {
-                    let why = "publish rate above limits.publish_rate / publish_bytes_rate";
-                    s.session
-                        .violation(ReasonCode::MESSAGE_RATE_TOO_HIGH, why, &mut conn.out);
-                }
+            RateLimitPolicy::Disconnect => {
+                let why = "publish rate above limits.publish_rate / publish_bytes_rate";
+                s.session
+                    .violation(ReasonCode::MESSAGE_RATE_TOO_HIGH, why, &mut conn.out);
                 false
             }
-            (RateLimitPolicy::Disconnect, _) => false,
         }
     }
 
@@ -669,8 +691,13 @@ impl IoThread {
         };
         let who = s.session.session_ref();
         self.stats.session_ended(&s.session);
+        let now = Instant::now();
+        let mut rate = std::mem::take(s.session.publish_rate());
+        if !rate.is_rested(now) {
+            self.rate_debts.insert(s.session.client_id().clone(), rate);
+        }
         let mut out = Output::default();
-        s.session.on_end(Instant::now(), &mut out);
+        s.session.on_end(now, &mut out);
         for a in out.actions {
             self.route(Some(who), a);
         }
@@ -723,6 +750,7 @@ impl IoThread {
             self.apply_actions(id);
         }
         self.more_input.extend(resume);
+        self.rate_debts.retain(|_, rate| !rate.is_rested(now));
         self.tick_offline_sessions(now);
         self.refresh_acls();
         self.sys_tick(now);
@@ -808,6 +836,20 @@ impl IoThread {
         }
         self.router_batch.send();
     }
+}
+
+/// The publish rate state of `session`; a fresh session takes over what its client's previous
+/// session left in `debts`.
+fn session_rate<'a>(
+    session: &'a mut Session,
+    debts: &mut crate::router::hash::FastMap<Arc<str>, PublishRate>,
+) -> &'a mut PublishRate {
+    if session.publish_rate().is_unset() {
+        if let Some(rate) = debts.remove(session.client_id()) {
+            *session.publish_rate() = rate;
+        }
+    }
+    session.publish_rate()
 }
 
 /// Puts `conn` (index `id`) on the flush list unless it is already there this turn.

@@ -250,6 +250,7 @@ impl Broker {
                 now: std::time::Instant::now(),
                 auth_generation: shared.auth_generation(),
                 stats: sys_stats::IoStats::new(i, sys.clone()),
+                rate_debts: Default::default(),
             };
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))

@@ -223,15 +223,15 @@ impl IoThread {
         let status = self.stats.shared.status(now);
         let version = env!("CARGO_PKG_VERSION");
         for (topic, payload) in refresh.topics.update(&status, version) {
-            self.router_batch.publish(Arc::new(Message {
-                topic: topic.into_boxed_str(),
-                payload: Bytes::from(payload),
-                qos: QoS::AtMostOnce,
-                retain: true,
-                properties: Properties::default(),
-                expires_at: None,
-                origin: None,
-            }));
+            self.router_batch.publish(Arc::new(Message::new(
+                topic.into_boxed_str(),
+                Bytes::from(payload),
+                QoS::AtMostOnce,
+                true,
+                Properties::default(),
+                None,
+                None,
+            )));
         }
     }
 }

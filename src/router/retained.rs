@@ -78,6 +78,27 @@ impl<V> Node<V> {
         removed
     }
 
+    /// Takes every value at or below this node for which `pred` holds, handing each to `taken`,
+    /// and prunes children left empty. Returns how many were taken.
+    fn take_where<P, T>(&mut self, pred: &mut P, taken: &mut T) -> usize
+    where
+        P: FnMut(&V) -> bool,
+        T: FnMut(V),
+    {
+        let mut n = 0;
+        if self.value.as_ref().is_some_and(&mut *pred) {
+            if let Some(v) = self.value.take() {
+                taken(v);
+                n += 1;
+            }
+        }
+        self.children.retain(|_, child| {
+            n += child.take_where(pred, taken);
+            !child.is_empty()
+        });
+        n
+    }
+
     /// Calls `f` for this node's value and every value below it; `buf` holds this node's topic.
     fn visit_all<F: FnMut(&str, &V)>(&self, buf: &mut String, f: &mut F) {
         if let Some(v) = &self.value {
@@ -187,6 +208,22 @@ impl<V> RetainedStore<V> {
             self.len -= 1;
         }
         removed
+    }
+
+    /// Removes every retained message for which `pred` holds, handing each to `removed`, and
+    /// prunes the nodes left empty. Walks the whole store: for an occasional sweep (e.g. of
+    /// expired messages), not for hot paths. Returns how many were removed.
+    pub fn remove_where(
+        &mut self,
+        mut pred: impl FnMut(&V) -> bool,
+        mut removed: impl FnMut(V),
+    ) -> usize {
+        if self.len == 0 {
+            return 0;
+        }
+        let n = self.root.take_where(&mut pred, &mut removed);
+        self.len -= n;
+        n
     }
 
     /// The retained message of exactly `topic`, if any. One descent, no allocation.
@@ -316,6 +353,29 @@ mod tests {
         assert_eq!(store.remove("a"), Some(2));
         assert_eq!(store.node_count(), 1);
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn remove_where_takes_matching_values_and_prunes() {
+        let mut store = RetainedStore::new();
+        for (i, topic) in ["a/b", "a/b/c", "a/d", "e", "$SYS/x"]
+            .into_iter()
+            .enumerate()
+        {
+            store.insert(topic, i as u32);
+        }
+        let mut taken = Vec::new();
+        let n = store.remove_where(|v| v % 2 == 0, |v| taken.push(v));
+        taken.sort_unstable();
+        assert_eq!((n, taken), (3, vec![0, 2, 4]));
+        assert_eq!(store.len(), 2);
+        assert_eq!(store_matches(&store, "#").len(), 2, "a/b/c and e left");
+        assert_eq!(store.get("a/b/c"), Some(&1));
+        assert_eq!(store.get("e"), Some(&3));
+        // Root, a, a/b (leads to a/b/c), a/b/c, e: a/d and $SYS pruned.
+        assert_eq!(store.node_count(), 5);
+        assert_eq!(store.remove_where(|_| true, |_| {}), 2);
+        assert_eq!((store.len(), store.node_count()), (0, 1));
     }
 
     #[test]

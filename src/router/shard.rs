@@ -14,7 +14,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::message::{SessionRef, SharedMessage, SubEntry, SubIds};
 use crate::protocol::QoS;
@@ -118,8 +118,15 @@ pub struct Shard {
     /// Room for retained messages, shared with the other shards.
     budget: Arc<RetainedBudget>,
     refusals: RefusalLog,
+    /// When this shard last swept its expired retained messages (see [`SWEEP_INTERVAL`]).
+    last_sweep: Option<Instant>,
     scratch: Vec<(SessionRef, SubEntry)>,
 }
+
+/// Least time between two sweeps of one shard's expired retained messages. A sweep walks the
+/// whole store, and happens only when the budget refuses a new topic; between sweeps, expired
+/// messages still return their room when a SUBSCRIBE meets them.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Shard {
     /// An empty shard whose shared subscriptions pick members with `strategy`, with no limit on
@@ -136,6 +143,7 @@ impl Shard {
             retained: RetainedStore::new(),
             budget,
             refusals: RefusalLog::default(),
+            last_sweep: None,
             scratch: Vec::new(),
         }
     }
@@ -216,9 +224,16 @@ impl Shard {
             }
             return;
         }
-        if let Some(old) = self.retained.get(&msg.topic) {
+        // One descent: store, then settle the budget (a refused new topic is taken out again).
+        if let Some(old) = self.retained.insert(&msg.topic, msg.clone()) {
             self.budget.replace(old.cost(), msg.cost());
-        } else if !self.budget.try_add(msg.cost()) {
+            return;
+        }
+        let cost = msg.cost();
+        let stored = self.budget.try_add(cost)
+            || (self.sweep_expired(msg, now) && self.budget.try_add(cost));
+        if !stored {
+            self.retained.remove(&msg.topic);
             if let Some(n) = self.refusals.note(now) {
                 log::warn!(
                     "retained store full ({} messages, {} bytes): {n} new retained topic(s) \
@@ -229,9 +244,27 @@ impl Shard {
                     msg.topic
                 );
             }
-            return;
         }
-        self.retained.insert(&msg.topic, msg.clone());
+    }
+
+    /// Removes this shard's expired retained messages (except `keep`, the one being stored) and
+    /// gives their room back to the budget; at most once per [`SWEEP_INTERVAL`]. Without it,
+    /// expired messages nobody subscribes to would hold their room forever. Returns whether any
+    /// room was freed.
+    fn sweep_expired(&mut self, keep: &SharedMessage, now: Instant) -> bool {
+        if self
+            .last_sweep
+            .is_some_and(|t| now.saturating_duration_since(t) < SWEEP_INTERVAL)
+        {
+            return false;
+        }
+        self.last_sweep = Some(now);
+        let budget = &self.budget;
+        let freed = self.retained.remove_where(
+            |m| m.is_expired(now) && !Arc::ptr_eq(m, keep),
+            |m| budget.release(m.cost()),
+        );
+        freed > 0
     }
 
     /// Delivers the retained messages matching a new subscription; expired ones met on the way
@@ -356,15 +389,17 @@ mod tests {
     }
 
     fn message(topic: &str, qos: QoS, retain: bool, origin: Option<SessionRef>) -> SharedMessage {
-        Arc::new(Message {
-            topic: topic.into(),
-            payload: Bytes::from_static(b"p"),
+        let payload = Bytes::from_static(b"p");
+        let props = Properties::default();
+        Arc::new(Message::new(
+            topic.into(),
+            payload,
             qos,
             retain,
-            properties: Properties::default(),
-            expires_at: None,
+            props,
+            None,
             origin,
-        })
+        ))
     }
 
     fn run(shard: &mut Shard, cmd: Command, now: Instant) -> Vec<Delivery> {
@@ -440,6 +475,76 @@ mod tests {
         assert_eq!(seen, vec![(2, true), (3, false)]);
     }
 
+    fn retained_expiring(topic: &str, expires_at: Option<Instant>) -> SharedMessage {
+        let (payload, props) = (Bytes::from_static(b"p"), Properties::default());
+        let qos = QoS::AtMostOnce;
+        Arc::new(Message::new(
+            topic.into(),
+            payload,
+            qos,
+            true,
+            props,
+            expires_at,
+            None,
+        ))
+    }
+
+    #[test]
+    fn full_budget_sweeps_expired_retained_messages_at_most_once_a_second() {
+        let budget = Arc::new(RetainedBudget::new(2, usize::MAX));
+        let mut shard = Shard::with_budget(SharedStrategy::RoundRobin, budget.clone());
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let publish = |shard: &mut Shard, topic: &str, expires: Option<Instant>, now: Instant| {
+            run(
+                shard,
+                Command::Publish(retained_expiring(topic, expires)),
+                now,
+            );
+        };
+        publish(&mut shard, "r/1", Some(at(5_000)), t0);
+        publish(&mut shard, "r/2", None, t0);
+        assert_eq!((shard.retained(), budget.count()), (2, 2));
+        // Full, nothing expired: refused (and that sweep found nothing).
+        publish(&mut shard, "r/3", None, at(1_000));
+        assert_eq!((shard.retained(), budget.count()), (2, 2));
+        // r/1 has expired and no SUBSCRIBE ever met it: the sweep frees its room for r/3.
+        publish(&mut shard, "r/3", Some(at(6_500)), at(6_000));
+        assert_eq!((shard.retained(), budget.count()), (2, 2));
+        let got = run(
+            &mut shard,
+            sub(who(1), "r/#", entry(QoS::AtMostOnce, None), true),
+            at(6_000),
+        );
+        let mut topics: Vec<&str> = got.iter().map(|d| &*d.msg.topic).collect();
+        topics.sort_unstable();
+        assert_eq!(topics, ["r/2", "r/3"]);
+        // r/3 has expired, but the last sweep was under a second ago: refused.
+        publish(&mut shard, "r/4", None, at(6_700));
+        assert_eq!(shard.retained(), 2);
+        assert!(run(
+            &mut shard,
+            sub(who(2), "r/4", entry(QoS::AtMostOnce, None), true),
+            at(6_700)
+        )
+        .is_empty());
+        // A second later the sweep runs again.
+        publish(&mut shard, "r/4", None, at(7_000));
+        assert_eq!((shard.retained(), budget.count()), (2, 2));
+        assert_eq!(
+            run(
+                &mut shard,
+                sub(who(3), "r/4", entry(QoS::AtMostOnce, None), true),
+                at(7_000)
+            )
+            .len(),
+            1
+        );
+        // Full, and the only expired message is the one being stored: refused, books balanced.
+        publish(&mut shard, "r/5", Some(at(8_000)), at(9_000));
+        assert_eq!((shard.retained(), budget.count()), (2, 2));
+    }
+
     #[test]
     fn retained_budget_full_delivers_new_topics_unstored_and_always_replaces_or_clears() {
         let budget = Arc::new(RetainedBudget::new(2, usize::MAX));
@@ -451,8 +556,8 @@ mod tests {
             now,
         );
         let publish = |shard: &mut Shard, topic: &str, payload: &'static [u8]| {
-            let mut m = Message::clone_for_test(&message(topic, QoS::AtMostOnce, true, None));
-            m.payload = Bytes::from_static(payload);
+            let m = message(topic, QoS::AtMostOnce, true, None);
+            let m = Message::with_payload_for_test(&m, Bytes::from_static(payload));
             run(shard, Command::Publish(Arc::new(m)), now).len()
         };
         assert_eq!(publish(&mut shard, "r/1", b"a"), 1);
@@ -513,8 +618,8 @@ mod tests {
         );
         assert_eq!(got.len(), 1, "the expired one is not delivered");
         assert_eq!(shard.retained(), 1, "and is purged");
-        let mut empty = Message::clone_for_test(&message("r/1", QoS::AtMostOnce, true, None));
-        empty.payload = Bytes::new();
+        let r1 = message("r/1", QoS::AtMostOnce, true, None);
+        let empty = Message::with_payload_for_test(&r1, Bytes::new());
         run(&mut shard, Command::Publish(Arc::new(empty)), later);
         assert_eq!(shard.retained(), 0);
     }

@@ -1,9 +1,10 @@
 //! Per-client limit checks of the session layer, sans-IO: topic length, the filter checks behind
 //! each SUBACK code, and the publish-rate token bucket.
 //!
-//! Owns: [`check_topic_name`], [`refuse_filter`] and [`RateLimiter`]. Everything takes its time
-//! as a `now` argument. Must not touch: sockets, threads, channels or the clock; the decision to
-//! pause a socket (the I/O thread makes it from [`RateLimiter::wait`]).
+//! Owns: [`check_topic_name`], [`refuse_filter`], [`RateLimiter`] and [`PublishRate`] (the
+//! limiter a session keeps across reconnects and takeovers). Everything takes its time as a `now`
+//! argument. Must not touch: sockets, threads, channels or the clock; the decision to pause a
+//! socket (the I/O thread makes it from [`PublishRate::charge`] and [`PublishRate::pause`]).
 
 use std::time::{Duration, Instant};
 
@@ -133,6 +134,63 @@ impl RateLimiter {
     }
 }
 
+/// Longest single pause of a client's input for its publish rate. A longer debt (a packet far
+/// larger than a second's worth of `publish_bytes_rate`, which config validation refuses but a
+/// programmatic config could set) is paid in several pauses, re-checked before each PUBLISH, so
+/// the I/O thread looks at the connection at least this often.
+pub const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// The publish rate state of one client, kept by its session (and by the I/O thread between an
+/// ended session and the next one of the same client id), so reconnecting or taking over does not
+/// refill the burst. Unset until the first PUBLISH is charged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishRate(Option<RateLimiter>);
+
+impl PublishRate {
+    /// Whether nothing was ever charged (a fresh session; the I/O thread may hand it the state of
+    /// the client's previous session).
+    pub fn is_unset(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Charges one PUBLISH of `len` bytes (whole packet) and returns how long the client's input
+    /// should pause, at most [`MAX_PAUSE`]; zero when it is within `limits`.
+    pub fn charge(&mut self, len: usize, limits: &LimitsConfig, now: Instant) -> Duration {
+        if self.0.is_none() {
+            self.0 = RateLimiter::new(limits, now);
+        }
+        match &mut self.0 {
+            Some(r) => {
+                r.charge(len, now);
+                r.wait(now).min(MAX_PAUSE)
+            }
+            None => Duration::ZERO,
+        }
+    }
+
+    /// How long the next PUBLISH must wait, at most [`MAX_PAUSE`]; zero when it may be read now.
+    pub fn pause(&mut self, now: Instant) -> Duration {
+        self.0
+            .as_mut()
+            .map_or(Duration::ZERO, |r| r.wait(now).min(MAX_PAUSE))
+    }
+
+    /// Whether the buckets are full again at `now`: the state is then the same as a fresh one's
+    /// and need not be kept for a later session.
+    pub fn is_rested(&mut self, now: Instant) -> bool {
+        match &mut self.0 {
+            Some(r) => {
+                r.refill(now);
+                [r.messages, r.bytes]
+                    .iter()
+                    .flatten()
+                    .all(|b| b.balance >= b.rate)
+            }
+            None => true,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +245,35 @@ mod tests {
         );
         assert!(r.wait(t0 + Duration::from_secs(1)) > Duration::ZERO);
         assert_eq!(r.wait(t0 + Duration::from_secs(2)), Duration::ZERO);
+    }
+
+    #[test]
+    fn publish_rate_caps_each_pause_and_keeps_the_debt() {
+        let t0 = Instant::now();
+        let l = limits(0, 1000);
+        let mut p = PublishRate::default();
+        assert!(p.is_unset() && p.is_rested(t0));
+        // 1 s of burst, then 10 s of debt: each pause is capped, the debt is not forgiven.
+        let pause = p.charge(11_000, &l, t0);
+        assert_eq!(pause, MAX_PAUSE);
+        assert!(!p.is_unset());
+        let t5 = t0 + Duration::from_secs(5);
+        assert_eq!(p.pause(t5), MAX_PAUSE, "still 5 s in debt");
+        assert!(!p.is_rested(t5));
+        let t10 = t0 + Duration::from_secs(10);
+        assert_eq!(p.pause(t10), Duration::ZERO);
+        assert!(
+            !p.is_rested(t10),
+            "balance back to zero, burst not refilled yet"
+        );
+        assert!(p.is_rested(t0 + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn publish_rate_without_limits_never_pauses() {
+        let t0 = Instant::now();
+        let mut p = PublishRate::default();
+        assert_eq!(p.charge(1 << 20, &limits(0, 0), t0), Duration::ZERO);
+        assert!(p.is_unset() && p.is_rested(t0));
     }
 }

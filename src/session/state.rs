@@ -5,6 +5,7 @@
 //! (protocol version, keep-alive, will, topic aliases, the client's limits). Inputs are decoded
 //! packets, deliveries from the router and `now`; outputs are bytes in an [`OutBuf`] and
 //! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
+//! Inbound PUBLISH handling lives in the child module `publish` (`state/publish.rs`).
 
 use crate::router::hash::FastMap;
 use crate::sys::is_sys_topic;
@@ -13,20 +14,22 @@ use std::time::{Duration, Instant};
 
 use crate::auth::{Access, ClientAcl, SubscribeVerdict};
 use crate::config::MqttConfig;
-use crate::message::{Message, SessionRef, SharedMessage, SubEntry};
+use crate::message::{SessionRef, SharedMessage, SubEntry};
 use crate::protocol::encode::encoded_len;
-use crate::protocol::topic::{has_wildcard, split_shared};
+use crate::protocol::topic::split_shared;
 use crate::protocol::{
     Auth, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
-    Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
 use super::enhanced_auth::{LinkAuth, ReAuthStep};
-use super::limits::{check_topic_name, refuse_filter};
+use super::limits::{refuse_filter, PublishRate};
 use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
+
+mod publish;
 
 /// What the I/O layer must do on behalf of a session.
 #[derive(Debug, Clone)]
@@ -111,6 +114,8 @@ pub struct Session {
     acl: ClientAcl,
     /// User name of the last CONNECT, to rebuild `acl` after an ACL reload.
     username: Option<Arc<str>>,
+    /// Publish rate state: per client, so it outlives any one connection.
+    rate: PublishRate,
 }
 
 /// Why a link went away without the session asking for it.
@@ -139,6 +144,7 @@ impl Session {
             pending_will: None,
             acl: ClientAcl::allow_all(),
             username: None,
+            rate: PublishRate::default(),
         }
     }
 
@@ -172,6 +178,12 @@ impl Session {
         &self.outbound
     }
 
+    /// The client's publish rate state; the I/O thread charges each PUBLISH to it and pauses the
+    /// input as it says.
+    pub fn publish_rate(&mut self) -> &mut PublishRate {
+        &mut self.rate
+    }
+
     /// The filters subscribed, for cleanup when the session ends.
     pub fn filters(&self) -> impl Iterator<Item = &Arc<str>> {
         self.subscriptions.keys()
@@ -192,6 +204,58 @@ impl Session {
     ) {
         self.acl = acl;
         self.username = connect.username.as_deref().map(Arc::from);
+        let v = connect.protocol;
+        let p = &connect.properties;
+        let (ack, keep_alive) = self.settle_connect(connect, assigned_id, cfg);
+        let window = cfg
+            .max_inflight
+            .min(p.receive_maximum.unwrap_or(u16::MAX))
+            .max(1);
+        let peer = Peer {
+            version: v,
+            window,
+            max_packet: p.maximum_packet_size.unwrap_or(u32::MAX),
+            aliases: OutboundAliases::new(p.topic_alias_maximum.unwrap_or(0)),
+        };
+        self.link = Some(Link {
+            version: v,
+            keep_alive,
+            last_rx: now,
+            will: connect.will.clone().map(Box::new),
+            peer,
+            aliases: InboundAliases::default(),
+            problem_info: p.request_problem_information != Some(0),
+            closing: false,
+            auth: None,
+        });
+        self.detached_at = None;
+        // A reconnect before the Will Delay Interval ran out cancels the will.
+        self.pending_will = None;
+        if session_present && self.has_shared() {
+            out.actions.push(Action::Away { away: false });
+        }
+        let connack = ConnAck {
+            session_present,
+            reason: ReasonCode::SUCCESS,
+            properties: ack,
+        };
+        out.wire.packet(&Packet::ConnAck(connack), v);
+        if let Some(link) = self.link.as_mut() {
+            self.outbound
+                .resend_inflight(&mut link.peer, now, &mut out.wire);
+            self.outbound.pump(&mut link.peer, now, &mut out.wire);
+        }
+    }
+
+    /// Settles what a CONNECT asks for against the config: sets the session expiry and returns
+    /// the CONNACK properties (MQTT 5: what the server changed or limits) and the keep-alive the
+    /// link uses.
+    fn settle_connect(
+        &mut self,
+        connect: &Connect,
+        assigned_id: bool,
+        cfg: &MqttConfig,
+    ) -> (Properties, u16) {
         let v = connect.protocol;
         let p = &connect.properties;
         let mut ack = Properties::default();
@@ -234,44 +298,7 @@ impl Session {
                 cfg.persistent_client_expiration
             };
         }
-        let window = cfg
-            .max_inflight
-            .min(p.receive_maximum.unwrap_or(u16::MAX))
-            .max(1);
-        let peer = Peer {
-            version: v,
-            window,
-            max_packet: p.maximum_packet_size.unwrap_or(u32::MAX),
-            aliases: OutboundAliases::new(p.topic_alias_maximum.unwrap_or(0)),
-        };
-        self.link = Some(Link {
-            version: v,
-            keep_alive,
-            last_rx: now,
-            will: connect.will.clone().map(Box::new),
-            peer,
-            aliases: InboundAliases::default(),
-            problem_info: p.request_problem_information != Some(0),
-            closing: false,
-            auth: None,
-        });
-        self.detached_at = None;
-        // A reconnect before the Will Delay Interval ran out cancels the will.
-        self.pending_will = None;
-        if session_present && self.has_shared() {
-            out.actions.push(Action::Away { away: false });
-        }
-        let connack = ConnAck {
-            session_present,
-            reason: ReasonCode::SUCCESS,
-            properties: ack,
-        };
-        out.wire.packet(&Packet::ConnAck(connack), v);
-        if let Some(link) = self.link.as_mut() {
-            self.outbound
-                .resend_inflight(&mut link.peer, now, &mut out.wire);
-            self.outbound.pump(&mut link.peer, now, &mut out.wire);
-        }
+        (ack, keep_alive)
     }
 
     /// Handles one packet from the attached client.
@@ -399,165 +426,6 @@ impl Session {
             out.wire.packet(&packet, link.version);
         }
         out.actions.push(Action::Close);
-    }
-
-    fn on_publish(&mut self, mut p: Publish, cfg: &MqttConfig, now: Instant, out: &mut Output) {
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        let v = link.version;
-        if let Some(alias) = p.properties.topic_alias.take() {
-            if alias == 0 || alias > cfg.topic_alias_maximum {
-                return self.violation(
-                    ReasonCode::TOPIC_ALIAS_INVALID,
-                    "topic alias out of range",
-                    out,
-                );
-            }
-            if p.topic.is_empty() {
-                match link.aliases.get(alias) {
-                    Some(t) => p.topic = t.to_owned(),
-                    None => {
-                        return self.violation(
-                            ReasonCode::PROTOCOL_ERROR,
-                            "unknown topic alias",
-                            out,
-                        )
-                    }
-                }
-            } else {
-                link.aliases.set(alias, &p.topic);
-            }
-        }
-        if let Err(e) = check_topic_name(&p.topic, cfg) {
-            return self.violation(e.reason, e.what, out);
-        }
-        if !p.properties.subscription_identifiers.is_empty() {
-            return self.violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "subscription identifier in PUBLISH",
-                out,
-            );
-        }
-        if p.properties
-            .response_topic
-            .as_deref()
-            .is_some_and(|t| has_wildcard(t) || t.is_empty())
-        {
-            // [MQTT-3.3.2-14]: the Response Topic is a topic name.
-            return self.violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "Response Topic is not a topic name",
-                out,
-            );
-        }
-        if p.qos > cfg.max_qos {
-            return self.violation(ReasonCode::QOS_NOT_SUPPORTED, "QoS above Maximum QoS", out);
-        }
-        if p.retain && !cfg.retain_available {
-            return self.violation(
-                ReasonCode::RETAIN_NOT_SUPPORTED,
-                "retain not available",
-                out,
-            );
-        }
-        let id = p.packet_id.unwrap_or(0);
-        if !self.acl.check(&p.topic, Access::Write) || is_sys_topic(&p.topic) {
-            // Not authorized (by the ACL, or `$SYS/`, which only the broker publishes to, as with
-            // Mosquitto): dropped. v5 acknowledges with 0x87; 3.1.1 has no way to say no,
-            // so the ack is the normal one (as Mosquitto does).
-            log::debug!(
-                "client {}: publish to {:?} denied (ACL or $SYS)",
-                self.client_id,
-                p.topic
-            );
-            let reason = if v.is_v5() {
-                ReasonCode::NOT_AUTHORIZED
-            } else {
-                ReasonCode::SUCCESS
-            };
-            let ack = PubResponse {
-                packet_id: id,
-                reason,
-                properties: Properties::default(),
-            };
-            match p.qos {
-                QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => out.wire.packet(&Packet::PubAck(ack), v),
-                QoS::ExactlyOnce if v.is_v5() => out.wire.packet(&Packet::PubRec(ack), v),
-                QoS::ExactlyOnce => {
-                    if !self.awaiting_rel.contains(&id) {
-                        self.awaiting_rel.push(id);
-                    }
-                    out.wire.packet(&Packet::PubRec(ack), v)
-                }
-            }
-            return;
-        }
-        if p.qos == QoS::ExactlyOnce && self.awaiting_rel.contains(&id) {
-            // A resend of a QoS 2 message we already routed: acknowledge again, route nothing.
-            out.wire.packet(&Packet::PubRec(PubResponse::ok(id)), v);
-            return;
-        }
-        if p.qos == QoS::ExactlyOnce && self.awaiting_rel.len() >= usize::from(cfg.receive_maximum)
-        {
-            return self.violation(
-                ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
-                "too many QoS 2 in flight",
-                out,
-            );
-        }
-        let bad_utf8 = p.properties.payload_format_indicator == Some(1)
-            && std::str::from_utf8(&p.payload).is_err();
-        let reason = if bad_utf8 {
-            ReasonCode::PAYLOAD_FORMAT_INVALID
-        } else {
-            ReasonCode::SUCCESS
-        };
-        if !bad_utf8 {
-            let msg = self.message_from(p.topic, p.payload, p.qos, p.retain, p.properties, now);
-            out.actions.push(Action::Publish(msg));
-        }
-        let ack = PubResponse {
-            packet_id: id,
-            reason,
-            properties: Properties::default(),
-        };
-        match p.qos {
-            QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => out.wire.packet(&Packet::PubAck(ack), v),
-            QoS::ExactlyOnce => {
-                if !bad_utf8 {
-                    self.awaiting_rel.push(id);
-                }
-                out.wire.packet(&Packet::PubRec(ack), v)
-            }
-        }
-    }
-
-    fn message_from(
-        &self,
-        topic: String,
-        payload: bytes::Bytes,
-        qos: QoS,
-        retain: bool,
-        mut properties: Properties,
-        now: Instant,
-    ) -> SharedMessage {
-        let expires_at = properties
-            .message_expiry_interval
-            .take()
-            .map(|s| now + Duration::from_secs(u64::from(s)));
-        properties.topic_alias = None;
-        Arc::new(Message {
-            topic: topic.into_boxed_str(),
-            payload,
-            qos,
-            retain,
-            properties,
-            expires_at,
-            origin: Some(self.me),
-        })
     }
 
     fn on_pubrel(&mut self, id: u16, v: ProtocolVersion, out: &mut Output) {

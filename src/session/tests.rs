@@ -44,15 +44,17 @@ fn connect(v: ProtocolVersion, clean: bool, keep_alive: u16) -> Connect {
 }
 
 fn msg(topic: &str, qos: QoS, payload: &'static [u8]) -> Arc<Message> {
-    Arc::new(Message {
-        topic: topic.into(),
-        payload: Bytes::from_static(payload),
+    let payload = Bytes::from_static(payload);
+    let props = Properties::default();
+    Arc::new(Message::new(
+        topic.into(),
+        payload,
         qos,
-        retain: false,
-        properties: Properties::default(),
-        expires_at: None,
-        origin: None,
-    })
+        false,
+        props,
+        None,
+        None,
+    ))
 }
 
 fn publish(topic: &str, qos: QoS, id: Option<u16>) -> Packet {
@@ -508,22 +510,17 @@ fn exceeding_receive_maximum_with_qos2_disconnects_0x93() {
 fn expired_message_is_not_delivered_and_expiry_is_counted_down() {
     let mut sim = Sim::new(ProtocolVersion::V5);
     sim.written();
-    let mut m = Message {
-        topic: "t".into(),
-        payload: Bytes::from_static(b"p"),
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        properties: Properties::default(),
-        expires_at: Some(sim.now + Duration::from_secs(30)),
-        origin: None,
-    };
-    sim.advance(10);
-    sim.deliver(
-        Arc::new(Message {
-            ..Message::clone_for_test(&m)
-        }),
+    let mut m = Message::new(
+        "t".into(),
+        Bytes::from_static(b"p"),
         QoS::AtLeastOnce,
+        false,
+        Properties::default(),
+        Some(sim.now + Duration::from_secs(30)),
+        None,
     );
+    sim.advance(10);
+    sim.deliver(Arc::new(Message::clone_for_test(&m)), QoS::AtLeastOnce);
     match &sim.written()[..] {
         [Packet::Publish(p)] => assert_eq!(p.properties.message_expiry_interval, Some(20)),
         other => panic!("{other:?}"),
@@ -705,10 +702,10 @@ fn shared_messages_go_back_to_the_group_when_the_member_leaves() {
     sim.actions();
     for p in [&b"1"[..], b"2", b"3"] {
         let item = Queued {
-            msg: Arc::new(Message {
-                payload: Bytes::copy_from_slice(p),
-                ..Message::clone_for_test(&msg("t", QoS::AtLeastOnce, b""))
-            }),
+            msg: Arc::new(Message::with_payload_for_test(
+                &msg("t", QoS::AtLeastOnce, b""),
+                Bytes::copy_from_slice(p),
+            )),
             qos: QoS::AtLeastOnce,
             retain: false,
             sub_ids: SubIds::None,

@@ -32,11 +32,13 @@ pub(super) struct LimitsSection {
 }
 
 impl Reader<'_> {
-    /// Validates the `[limits]` section into `out`.
+    /// Validates the `[limits]` section into `out`; `max_packet_size` is the validated
+    /// `mqtt.max_packet_size` (a non-zero `publish_bytes_rate` must be at least that).
     pub(super) fn limits(
         &self,
         l: &LimitsSection,
         out: &mut LimitsConfig,
+        max_packet_size: u32,
     ) -> Result<(), ConfigError> {
         // Topic names and filters are UTF-8 strings, so never longer than 65535 bytes.
         out.max_topic_length = self.int(
@@ -95,6 +97,18 @@ impl Reader<'_> {
             0..=u64::MAX,
             out.publish_bytes_rate,
         )?;
+        if let Some(v) = &l.publish_bytes_rate {
+            // The burst is one second's worth: below one packet, a single PUBLISH of the largest
+            // size allowed would owe more than a second and pause the client for that long.
+            let rate = out.publish_bytes_rate;
+            if rate > 0 && rate < u64::from(max_packet_size) {
+                let message = format!(
+                    "must be 0 (unlimited) or at least mqtt.max_packet_size ({max_packet_size} \
+                     bytes), so one second's burst holds the largest packet, got {rate}"
+                );
+                return Err(self.error(v.span(), "limits.publish_bytes_rate", message));
+            }
+        }
         if let Some(v) = &l.rate_limit_policy {
             out.rate_limit_policy = match v.get_ref().as_str() {
                 "throttle" => RateLimitPolicy::Throttle,
