@@ -8,6 +8,7 @@
 # Builds one target at a time with CARGO_BUILD_JOBS=1 unless CARGO_BUILD_JOBS is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=cross/lib.sh
 . cross/lib.sh
 
 resolved=$(cross_resolve_targets "$@") || exit 2
@@ -28,7 +29,7 @@ check_stripped() {
   local sections
   sections=$(readelf -S -W "$1" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\.(symtab|debug_)/) print $i }')
   if [ -n "$sections" ]; then
-    echo "$1 is not stripped (sections: $(echo $sections)); is strip = true in [profile.dist]?" >&2
+    echo "$1 is not stripped (sections: ${sections//$'\n'/ }); is strip = true in [profile.dist]?" >&2
     return 1
   fi
 }
