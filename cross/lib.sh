@@ -112,7 +112,6 @@ cross_need_toolchain() {
         echo "== rustup target add $target"
         rustup target add "$target"
       fi
-      cross_need_c_compiler "$target"
       ;;
     source)
       cross_pick_std_toolchain
@@ -141,24 +140,3 @@ cross_need_toolchain() {
   esac
 }
 
-# The C compiler that cross/config.toml's [env] names for target $1 (CC_<target>), or nothing.
-cross_cc_of() {
-  python3 - "$CROSS_CONFIG" "CC_${1//-/_}" <<'PY'
-import sys, tomllib
-with open(sys.argv[1], "rb") as f:
-    print(tomllib.load(f).get("env", {}).get(sys.argv[2], ""))
-PY
-}
-
-# Installs target $1's C cross compiler (Debian gcc-<triple>, e.g. gcc-aarch64-linux-gnu) when
-# the binary's build compiles C, i.e. the `cc` crate is among its normal or build dependencies
-# (ring does, once TLS is in), and the compiler is missing. Today's dependencies compile no C.
-cross_need_c_compiler() {
-  local cc
-  cc=$(cross_cc_of "$1")
-  [ -n "$cc" ] || return 0
-  command -v "$cc" >/dev/null 2>&1 && return 0
-  if cargo tree --locked -q -e normal,build --target "$1" -i cc --prefix none 2>/dev/null | grep -q '^cc '; then
-    cross_apt_install "gcc-${cc%-gcc}"
-  fi
-}
