@@ -43,7 +43,7 @@ native_secs=$((SECONDS - step_start))
 
 # Every run builds the two device targets CI can afford and proves them under qemu: aarch64 (64-bit
 # ARM, prebuilt std) and mipsel (32-bit, tier 3, std built from source): the real dist-profile
-# binaries that ship. About 5 minutes from a cold target directory (cross/README.md, "CI").
+# binaries that ship. About 6 minutes from a cold target directory (cross/README.md, "CI").
 echo "== cross builds under qemu-user: aarch64, mipsel"
 step_start=$SECONDS
 scripts/cross-build.sh aarch64 mipsel
