@@ -1,4 +1,5 @@
-# Shared by scripts/cross-build.sh and scripts/cross-test.sh (sourced, not run). Expects the
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are used by the scripts
+# Shared by scripts/cross-build.sh, cross-test.sh and package-test.sh (sourced, not run). Expects the
 # current directory to be the repository root.
 
 CROSS_TABLE=cross/targets.tsv
@@ -138,3 +139,4 @@ cross_need_toolchain() {
       ;;
   esac
 }
+

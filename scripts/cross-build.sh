@@ -8,6 +8,7 @@
 # Builds one target at a time with CARGO_BUILD_JOBS=1 unless CARGO_BUILD_JOBS is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=cross/lib.sh
 . cross/lib.sh
 
 resolved=$(cross_resolve_targets "$@") || exit 2
@@ -28,7 +29,7 @@ check_stripped() {
   local sections
   sections=$(readelf -S -W "$1" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\.(symtab|debug_)/) print $i }')
   if [ -n "$sections" ]; then
-    echo "$1 is not stripped (sections: $(echo $sections)); is strip = true in [profile.dist]?" >&2
+    echo "$1 is not stripped (sections: ${sections//$'\n'/ }); is strip = true in [profile.dist]?" >&2
     return 1
   fi
 }
@@ -48,13 +49,30 @@ for target in "${targets[@]}"; do
       echo "   (no $CROSS_NIGHTLY toolchain: building std with $CROSS_STD_TOOLCHAIN and RUSTC_BOOTSTRAP=1)"
       bootstrap=(env RUSTC_BOOTSTRAP=1)
     fi
-    "${bootstrap[@]}" cargo "+$CROSS_STD_TOOLCHAIN" zigbuild --config "$CROSS_CONFIG" -Zbuild-std=std,panic_abort \
+    # Size settings for std built from source (cross/README.md, "What each part costs"):
+    # - optimize_for_size: std's smaller algorithms; leaving out std's default features also drops
+    #   the backtrace symbolizer, useless in a stripped binary (a panic still prints its message
+    #   and location, then aborts);
+    # - no unwind tables (.eh_frame): nothing unwinds under panic = "abort". Appended to the
+    #   target's rustflags from cross/config.toml (cargo joins the arrays).
+    "${bootstrap[@]}" cargo "+$CROSS_STD_TOOLCHAIN" zigbuild --config "$CROSS_CONFIG" \
+      --config "target.$target.rustflags = [\"-C\", \"force-unwind-tables=no\"]" \
+      -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
       --locked --profile dist --target "$target" --bin picomq
   fi
   secs[$target]=$((SECONDS - start))
   mkdir -p "dist/$target"
   # Replace, never write into, the installed file: a running copy keeps its own inode.
   cp "$target_dir/$target/dist/picomq" "dist/$target/picomq.new"
+  # MIPS objects carry a .pdr section (procedure descriptors for debuggers, about 7% of the file)
+  # that the link's strip keeps; nothing loads it at run time. rust-objcopy ships with rustc (it
+  # finds rustc's libLLVM through LD_LIBRARY_PATH).
+  if readelf -S -W "dist/$target/picomq.new" | grep -q ' \.pdr '; then
+    sysroot=$(rustc --print sysroot)
+    LD_LIBRARY_PATH="$sysroot/lib" \
+      "$sysroot/lib/rustlib/$(rustc -vV | awk '/^host:/ { print $2 }')/bin/rust-objcopy" \
+      --remove-section=.pdr "dist/$target/picomq.new"
+  fi
   mv -f "dist/$target/picomq.new" "dist/$target/picomq"
   check_stripped "dist/$target/picomq"
   mapfile -t runner < <(cross_runner_of "$target")

@@ -14,6 +14,7 @@
 # when missing. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=cross/lib.sh
 . cross/lib.sh
 
 resolved=$(cross_resolve_targets "$@") || exit 2
@@ -30,6 +31,7 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/picomq-cross-test.XXXXXX")
 pids=()
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do
