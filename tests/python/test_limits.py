@@ -187,26 +187,35 @@ def test_v5_disconnect_can_lower_session_expiry(broker, connect):
 def test_max_connections_refuses_extra_sockets_and_frees_slots(broker_factory, connect):
     b = broker_factory("[server]\nmax_connections = 2\n")
     first = connect(b, V311)
-    connect(b, V5)
+    # The fixture's readiness probe (a bare TCP connect) may still hold a slot for a moment: its
+    # release is asynchronous, so the second client retries until it is in.
+    second = connect_raw_retrying(b, "second")
     with socket.create_connection(tuple(b), timeout=WAIT) as s:
         s.sendall(raw_connect_packet(V311, "third", keepalive=60))
         data, _ = read_until_closed(s, timeout=WAIT)
     assert data == b"", f"third connection got {data!r} instead of being closed"
     first.disconnect()
     # The freed slot is usable again (its release is asynchronous: allow a moment).
+    connect_raw_retrying(b, "replacement").close()
+    second.close()
+
+
+def connect_raw_retrying(b, client_id):
+    """A raw 3.1.1 connection accepted with CONNACK 0, retried for up to WAIT seconds while the
+    broker refuses it (a slot not yet released); returns the open socket."""
     deadline = time.monotonic() + WAIT
     while True:
-        with socket.create_connection(tuple(b), timeout=WAIT) as s:
-            s.sendall(raw_connect_packet(V311, "replacement", keepalive=60))
-            s.settimeout(WAIT)
-            try:
-                reply = s.recv(4)
-            except ConnectionResetError:
-                reply = b""
-        if reply == bytes([0x20, 0x02, 0x00, 0x00]) or time.monotonic() > deadline:
-            break
+        s = socket.create_connection(tuple(b), timeout=WAIT)
+        s.sendall(raw_connect_packet(V311, client_id, keepalive=60))
+        try:
+            reply = s.recv(4)
+        except (ConnectionResetError, socket.timeout):
+            reply = b""
+        if reply == bytes([0x20, 0x02, 0x00, 0x00]):
+            return s
+        s.close()
+        assert time.monotonic() < deadline, f"{client_id}: CONNACK {reply!r}, wanted accepted"
         time.sleep(0.1)
-    assert reply == bytes([0x20, 0x02, 0x00, 0x00])
 
 
 # ---- [limits] ----
