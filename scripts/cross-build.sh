@@ -6,6 +6,8 @@
 # cargo-zigbuild for the targets whose std is built from source, and qemu-user, which runs each
 # new binary once (`picomq --version`) to prove it executes. cross/README.md explains the recipe.
 # Builds one target at a time with CARGO_BUILD_JOBS=1 unless CARGO_BUILD_JOBS is set.
+# CROSS_FEATURE_ARGS adds cargo feature flags, e.g. CROSS_FEATURE_ARGS=--no-default-features for a
+# build without TLS (the size table's "no TLS" column).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=cross/lib.sh
@@ -18,6 +20,7 @@ export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
 # zig keeps its cache under target/ (git-ignored) instead of the home directory.
 export ZIG_GLOBAL_CACHE_DIR="${ZIG_GLOBAL_CACHE_DIR:-$PWD/target/zig-cache}"
 target_dir="${CARGO_TARGET_DIR:-target}"
+read -r -a feature_args <<<"${CROSS_FEATURE_ARGS:-}"
 # RUSTFLAGS from the environment would replace each target's rustflags in cross/config.toml.
 if [ -n "${RUSTFLAGS:-}" ]; then
   echo "note: ignoring RUSTFLAGS='$RUSTFLAGS' (per-target flags come from $CROSS_CONFIG)"
@@ -42,7 +45,8 @@ for target in "${targets[@]}"; do
   echo "== building $target (std from $std, CARGO_BUILD_JOBS=$CARGO_BUILD_JOBS)"
   start=$SECONDS
   if [ "$std" = rustup ]; then
-    cargo --config "$CROSS_CONFIG" build --locked --profile dist --target "$target" --bin picomq
+    cargo --config "$CROSS_CONFIG" build --locked --profile dist --target "$target" --bin picomq \
+      "${feature_args[@]}"
   else
     bootstrap=()
     if [ -n "$CROSS_STD_BOOTSTRAP" ]; then
@@ -58,7 +62,7 @@ for target in "${targets[@]}"; do
     "${bootstrap[@]}" cargo "+$CROSS_STD_TOOLCHAIN" zigbuild --config "$CROSS_CONFIG" \
       --config "target.$target.rustflags = [\"-C\", \"force-unwind-tables=no\"]" \
       -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
-      --locked --profile dist --target "$target" --bin picomq
+      --locked --profile dist --target "$target" --bin picomq "${feature_args[@]}"
   fi
   secs[$target]=$((SECONDS - start))
   mkdir -p "dist/$target"
