@@ -12,8 +12,6 @@ use std::fmt;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha512;
 
 use super::base64;
 
@@ -108,14 +106,7 @@ impl NonceSource {
     /// without its key. Not for decoy credentials: the key changes at every start-up (they use
     /// `PasswordFile::decoy_bytes`).
     fn derive(&self, label: &[u8], input: &[u8]) -> [u8; 64] {
-        let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC accepts keys of any length");
-        mac.update(label);
-        mac.update(&[0]);
-        mac.update(input);
-        let mut out = [0u8; 64];
-        out.copy_from_slice(&mac.finalize().into_bytes());
-        out
+        super::passwd::labeled_hmac_sha512(&self.key, label, input)
     }
 }
 

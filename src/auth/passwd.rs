@@ -517,14 +517,7 @@ impl PasswordFile {
     /// decoy salt stays as stable as a real user's salt, and it cannot be computed without the
     /// salts and hashes, which an attacker does not have. Comments do not change it.
     pub fn decoy_bytes(&self, label: &[u8], input: &[u8]) -> [u8; 64] {
-        let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&self.decoy_key.0)
-            .expect("HMAC accepts keys of any length");
-        mac.update(label);
-        mac.update(&[0]);
-        mac.update(input);
-        let mut out = [0u8; 64];
-        out.copy_from_slice(&mac.finalize().into_bytes());
-        out
+        labeled_hmac_sha512(&self.decoy_key.0, label, input)
     }
 
     /// True if `user` has an entry.
@@ -670,6 +663,19 @@ impl PasswordFile {
 /// Trims spaces and tabs (not other whitespace), like Mosquitto's reader.
 fn trim_blanks(text: &str) -> &str {
     text.trim_matches([' ', '\t'])
+}
+
+/// HMAC-SHA512 of `label`, a zero byte, then `input`, under `key`: a keyed pseudo-random function
+/// with domain separation, shared by the decoy credentials and the SCRAM nonces.
+pub(crate) fn labeled_hmac_sha512(key: &[u8], label: &[u8], input: &[u8]) -> [u8; 64] {
+    let mut mac =
+        <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(label);
+    mac.update(&[0]);
+    mac.update(input);
+    let mut out = [0u8; 64];
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    out
 }
 
 #[cfg(test)]

@@ -103,23 +103,7 @@ impl Session {
             } else {
                 ReasonCode::SUCCESS
             };
-            let ack = PubResponse {
-                packet_id: id,
-                reason,
-                properties: Properties::default(),
-            };
-            match p.qos {
-                QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => out.wire.packet(&Packet::PubAck(ack), v),
-                QoS::ExactlyOnce if v.is_v5() => out.wire.packet(&Packet::PubRec(ack), v),
-                QoS::ExactlyOnce => {
-                    if !self.awaiting_rel.contains(&id) {
-                        self.awaiting_rel.push(id);
-                    }
-                    out.wire.packet(&Packet::PubRec(ack), v)
-                }
-            }
-            return;
+            return self.ack_publish(p.qos, id, reason, out);
         }
         if p.qos == QoS::ExactlyOnce && self.awaiting_rel.contains(&id) {
             // A resend of a QoS 2 message we already routed: acknowledge again, route nothing.
@@ -141,20 +125,31 @@ impl Session {
         } else {
             ReasonCode::SUCCESS
         };
+        let qos = p.qos;
         if !bad_utf8 {
-            let msg = self.message_from(p.topic, p.payload, p.qos, p.retain, p.properties, now);
+            let msg = self.message_from(p.topic, p.payload, qos, p.retain, p.properties, now);
             out.actions.push(Action::Publish(msg));
         }
+        self.ack_publish(qos, id, reason, out);
+    }
+
+    /// Acknowledges an inbound PUBLISH (nothing for QoS 0). A QoS 2 id acknowledged with success
+    /// waits for its PUBREL; one refused with an error code ends its flow at PUBREC
+    /// [MQTT-4.3.3-5 / 4.3.3-10].
+    fn ack_publish(&mut self, qos: QoS, id: u16, reason: ReasonCode, out: &mut Output) {
+        let Some(v) = self.link.as_ref().map(|l| l.version) else {
+            return;
+        };
         let ack = PubResponse {
             packet_id: id,
             reason,
             properties: Properties::default(),
         };
-        match p.qos {
+        match qos {
             QoS::AtMostOnce => {}
             QoS::AtLeastOnce => out.wire.packet(&Packet::PubAck(ack), v),
             QoS::ExactlyOnce => {
-                if !bad_utf8 {
+                if !reason.is_error() && !self.awaiting_rel.contains(&id) {
                     self.awaiting_rel.push(id);
                 }
                 out.wire.packet(&Packet::PubRec(ack), v)
