@@ -10,8 +10,6 @@
 
 use std::fmt;
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 
 use super::base64;
 
@@ -67,9 +65,13 @@ impl fmt::Debug for dyn AuthExchange {
 /// Why not read `/dev/urandom` per nonce: that would be file I/O inside the sans-IO session (a
 /// re-authentication starts inside [`crate::session::Session::handle`]). Seeding once and
 /// expanding with HMAC is the usual DRBG construction; the key never leaves this struct.
+///
+/// The counter is a `u64` behind a mutex, not an `AtomicU64`: 32-bit MIPS and ARMv5/v6 have no
+/// 64-bit atomics, a 32-bit counter could wrap and repeat a nonce, and one lock per SCRAM exchange
+/// costs nothing next to its hashing.
 pub struct NonceSource {
     key: [u8; 64],
-    counter: AtomicU64,
+    counter: parking_lot::Mutex<u64>,
 }
 
 impl fmt::Debug for NonceSource {
@@ -91,13 +93,17 @@ impl NonceSource {
     pub fn from_seed(key: [u8; 64]) -> NonceSource {
         NonceSource {
             key,
-            counter: AtomicU64::new(0),
+            counter: parking_lot::Mutex::new(0),
         }
     }
 
     /// 32 printable characters (24 random bytes in base64), never the same twice.
     pub fn next_nonce(&self) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let n = {
+            let mut counter = self.counter.lock();
+            *counter += 1;
+            *counter
+        };
         let out = self.derive(b"nonce", &n.to_be_bytes());
         base64::encode(&out[..24])
     }
