@@ -6,6 +6,7 @@
 pub mod acceptor;
 pub mod conn;
 mod connect_flow;
+mod housekeeping;
 pub mod io_thread;
 pub mod router_batch;
 pub mod shared;
