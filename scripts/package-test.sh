@@ -90,8 +90,8 @@ wait "$sub" || sub_status=$?
 grep -qx 'pkg/test|installed package works' "$work/sub.out" || { cat "$work/sub.out"; fail "round trip: message not received"; }
 echo "   mosquitto_pub -> picomq -> mosquitto_sub: ok"
 kill -HUP "$broker"
-wait_for_line "$work/broker.log" 'SIGHUP: password and ACL files reloaded' 10 || fail "no reload after SIGHUP"
-echo "   SIGHUP (ExecReload): auth files reloaded"
+wait_for_line "$work/broker.log" 'SIGHUP: password, ACL and certificate files reloaded' 10 || fail "no reload after SIGHUP"
+echo "   SIGHUP (ExecReload): auth and certificate files reloaded"
 kill -TERM "$broker"
 status=0
 for _ in $(seq 100); do kill -0 "$broker" 2>/dev/null || break; sleep 0.1; done
