@@ -9,9 +9,9 @@
 //! Differences from `mosquitto_passwd` 2.0: comment lines are kept (it drops them with a
 //! "corrupt file" message); a file with a bad line is refused with its line number, never
 //! rewritten; user names that would not read back (leading `#`, surrounding blanks, `:`,
-//! control characters) are refused; the password typed at a terminal is echoed (no terminal
-//! control here: pass it with `-b` or pipe it to keep it off the screen); `-U` and `-H` are not
-//! offered (there is no plain-text or `$6$` writing).
+//! control characters) are refused; `-U` and `-H` are not offered (there is no plain-text or `$6$`
+//! writing). A password typed at a terminal is hidden with `stty -echo` (shown only when `stty`
+//! is missing).
 
 use std::fs;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
@@ -121,7 +121,12 @@ fn run_inner(args: &PasswdArgs) -> Result<String, String> {
             None => {
                 let stdin = io::stdin();
                 let interactive = stdin.is_terminal();
-                read_password(&mut stdin.lock(), interactive, &mut io::stderr())?
+                // Typed at a terminal, the password is not shown (as with mosquitto_passwd); the
+                // guard turns echo back on however the read ends.
+                let hidden = interactive.then(EchoOff::new).flatten();
+                let password = read_password(&mut stdin.lock(), interactive, &mut io::stderr());
+                drop(hidden);
+                password?
             }
         };
         Edit::Set {
@@ -162,13 +167,17 @@ pub fn read_password(
     let mut read_line = |label: &str| -> Result<Vec<u8>, String> {
         if interactive {
             // Ignore prompt errors: the password can still be read.
-            let _ = write!(prompt, "{label} (shown as typed): ");
+            let _ = write!(prompt, "{label}: ");
             let _ = prompt.flush();
         }
         let mut line = Vec::new();
         input
             .read_until(b'\n', &mut line)
             .map_err(|e| format!("cannot read the password: {e}"))?;
+        if interactive {
+            // With echo off the Enter key is not shown either: end the prompt's line.
+            let _ = writeln!(prompt);
+        }
         if line.last() == Some(&b'\n') {
             line.pop();
             if line.last() == Some(&b'\r') {
@@ -185,6 +194,32 @@ pub fn read_password(
         return Err("the passwords do not match".into());
     }
     Ok(first)
+}
+
+/// Terminal echo switched off for as long as it lives, with `stty` (present on Debian and in
+/// OpenWrt's busybox), which acts on the terminal it inherits as standard input: no libc or
+/// termios binding needed for one prompt. `None` when `stty` is missing or fails; the password is
+/// then read with echo on.
+struct EchoOff;
+
+impl EchoOff {
+    fn new() -> Option<EchoOff> {
+        stty("-echo").then_some(EchoOff)
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        stty("echo");
+    }
+}
+
+fn stty(setting: &str) -> bool {
+    std::process::Command::new("stty")
+        .arg(setting)
+        .stdin(std::process::Stdio::inherit())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Twelve random bytes from the kernel.

@@ -69,7 +69,7 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 #[command(
     after_help = "Without -b the password is read from standard input (one line; typed at a \
-                  terminal it is asked twice and shown as typed). The file is replaced \
+                  terminal it is asked twice and not shown). The file is replaced \
                   atomically; a new file is created readable by its owner only."
 )]
 pub struct PasswdArgs {
