@@ -6,13 +6,16 @@
 //!   and actions for the broker out. Never touches sockets, threads, channels or the clock.
 //! - [`router`]: sharded topic router. Each shard is a plain struct (subscription trie + retained
 //!   store) with a thin thread loop around it, fed over crossbeam channels.
-//! - [`net`]: mio event-loop threads that own sockets and drive sessions.
+//! - [`broker`]: sans-IO broker core of one I/O thread: connections' protocol state, the sessions
+//!   living on the thread, CONNECT placement, timers, `$SYS` counters. Bytes, deliveries and `now`
+//!   in; bytes to write, router commands, closes and handovers out (its `Outbox`).
+//! - [`net`]: mio event-loop threads that own sockets and transports (TCP, TLS) and drive the core.
 //! - [`config`]: TOML file + command line, validated once into an immutable [`config::Config`].
 //! - [`sys`]: the `$SYS/broker/...` status topics (sans-IO; gathered and routed by `net`).
 //!
 //! # Threads
-//! - `picomq-io-N` (one per core by default): each runs a mio `Poll`, owns its connections and the
-//!   sessions attached to them, and receives deliveries from the router over a channel + `Waker`.
+//! - `picomq-io-N` (one per core by default): each runs a mio `Poll` around one broker core, owns
+//!   its connections' sockets (the core owns their sessions), and receives deliveries from the router over a channel + `Waker`.
 //!   Each keeps plain `$SYS` counters and folds them into a shared slot on its 250 ms tick;
 //!   `picomq-io-0` also routes the `$SYS/broker/...` topics every `[sys] interval`.
 //! - `picomq-router-N`: each owns one router shard and serves subscribe/unsubscribe/publish commands.
@@ -25,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod message;
 pub mod net;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-use super::shared::{Control, Shared};
+use super::shared::{Control, NetListener, Wiring};
+use crate::broker::Shared;
 
 /// How long to wait before retrying after a failed accept.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -20,10 +21,15 @@ const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 pub const STOP: Token = Token(usize::MAX);
 
 /// Accepts until the stop waker fires, then tells the I/O threads to shut down.
-pub fn run(mut poll: Poll, mut listeners: Vec<TcpListener>, shared: Arc<Shared>) {
+pub fn run(
+    mut poll: Poll,
+    mut listeners: Vec<(TcpListener, NetListener)>,
+    shared: Arc<Shared>,
+    wiring: Arc<Wiring>,
+) {
     let mut events = Events::with_capacity(64);
     let mut next = 0usize;
-    for (i, l) in listeners.iter_mut().enumerate() {
+    for (i, (l, _)) in listeners.iter_mut().enumerate() {
         if let Err(e) = poll.registry().register(l, Token(i), Interest::READABLE) {
             log::error!("cannot watch listener: {e}");
         }
@@ -47,38 +53,43 @@ pub fn run(mut poll: Poll, mut listeners: Vec<TcpListener>, shared: Arc<Shared>)
             // Accept on every listener: cheap (one WouldBlock each when idle) and it covers the
             // retry after a failure.
             backoff = false;
-            for (i, listener) in listeners.iter().enumerate() {
-                backoff |= !accept_all(listener, i as u16, &shared, &mut next);
+            for (socket, listener) in &listeners {
+                backoff |= !accept_all(socket, listener, &shared, &wiring, &mut next);
             }
         }
     }
-    for io in &shared.io {
+    for io in &wiring.io {
         io.send(Control::Shutdown);
     }
 }
 
 /// Accepts until the listener would block; false when an accept failed and must be retried.
-fn accept_all(listener: &TcpListener, index: u16, shared: &Shared, next: &mut usize) -> bool {
-    let runtime = &shared.listeners[usize::from(index)];
+fn accept_all(
+    socket: &TcpListener,
+    net: &NetListener,
+    shared: &Shared,
+    wiring: &Wiring,
+    next: &mut usize,
+) -> bool {
+    let listener = &net.listener;
+    let max_connections = shared.config().max_connections;
+    let settings = listener.settings();
     loop {
-        match listener.accept() {
+        match socket.accept() {
             Ok((stream, peer)) => {
                 let open = shared.connections.fetch_add(1, Ordering::Relaxed);
-                if open >= shared.cfg.max_connections {
+                if open >= max_connections {
                     shared.connections.fetch_sub(1, Ordering::Relaxed);
-                    log::warn!(
-                        "refusing {peer}: max_connections ({}) reached",
-                        shared.cfg.max_connections
-                    );
+                    log::warn!("refusing {peer}: max_connections ({max_connections}) reached");
                     drop(stream);
                     continue;
                 }
-                let here = runtime.connections.fetch_add(1, Ordering::Relaxed);
-                if let Some(max) = runtime.cfg.max_connections.filter(|&max| here >= max) {
-                    shared.connection_closed(index);
+                let here = listener.connections.fetch_add(1, Ordering::Relaxed);
+                if let Some(max) = settings.cfg.max_connections.filter(|&max| here >= max) {
+                    shared.connection_closed(listener);
                     log::warn!(
                         "refusing {peer}: max_connections ({max}) of listener {} reached",
-                        runtime.cfg.bind
+                        settings.cfg.bind
                     );
                     drop(stream);
                     continue;
@@ -86,9 +97,9 @@ fn accept_all(listener: &TcpListener, index: u16, shared: &Shared, next: &mut us
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("{peer}: TCP_NODELAY failed: {e}");
                 }
-                let t = *next % shared.io.len();
+                let t = *next % wiring.io.len();
                 *next = next.wrapping_add(1);
-                shared.io[t].send(Control::NewConn(stream, index));
+                wiring.io[t].send(Control::NewConn(stream, net.clone()));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

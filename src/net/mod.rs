@@ -4,21 +4,14 @@
 //! Must not touch: protocol or session rules (those are sans-IO in `protocol` and `session`).
 
 pub mod acceptor;
-pub mod conn;
-mod connect_flow;
-mod housekeeping;
 pub mod io_thread;
-pub mod router_batch;
 pub mod shared;
-pub mod slab;
-pub mod sys_stats;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -27,15 +20,15 @@ use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
 use crate::auth::Authenticator;
+use crate::broker::sys_stats::SysShared;
+use crate::broker::{Core, Listener, Shared};
 use crate::config::{Config, ListenerConfig, ListenerProtocol};
 use crate::router::retained_limit::RetainedBudget;
 use crate::router::shard::Shard;
 use crate::router::worker::{run_shard, Mailbox};
-use crate::session::Output;
 
 use io_thread::{IoThread, WAKER};
-use shared::{IoHandle, ListenerRuntime, Shared};
-use slab::Slab;
+use shared::{IoHandle, NetListener, Wiring};
 
 /// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
 /// thread, which is the backpressure from router to publishers; the router itself never blocks.
@@ -90,10 +83,11 @@ impl Reloader {
 }
 
 /// The runtime state of one configured listener: its authenticator and TLS certificates.
-fn listener_runtime(
+fn net_listener(
+    id: u32,
     l: &ListenerConfig,
     global: &Arc<Authenticator>,
-) -> io::Result<ListenerRuntime> {
+) -> io::Result<NetListener> {
     let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
     let auth = match &l.auth {
         None => global.clone(),
@@ -121,12 +115,10 @@ fn listener_runtime(
             l.bind
         )));
     }
-    Ok(ListenerRuntime {
-        cfg: l.clone(),
-        auth,
+    Ok(NetListener {
+        listener: Arc::new(Listener::new(id, l.clone(), auth)),
         #[cfg(feature = "tls")]
         tls,
-        connections: AtomicUsize::new(0),
     })
 }
 
@@ -152,12 +144,14 @@ impl Broker {
         let runtimes = cfg
             .listeners
             .iter()
-            .map(|l| listener_runtime(l, &auth))
+            .enumerate()
+            .map(|(i, l)| net_listener(i as u32, l, &auth))
             .collect::<io::Result<Vec<_>>>()?;
         let mut auths: Vec<Arc<Authenticator>> = vec![auth.clone()];
         for r in &runtimes {
-            if !auths.iter().any(|a| Arc::ptr_eq(a, &r.auth)) {
-                auths.push(r.auth.clone());
+            let a = r.listener.auth();
+            if !auths.iter().any(|x| Arc::ptr_eq(x, &a)) {
+                auths.push(a);
             }
         }
         let reloader = Reloader {
@@ -165,7 +159,7 @@ impl Broker {
             #[cfg(feature = "tls")]
             tls: runtimes
                 .iter()
-                .filter_map(|r| Some((r.cfg.bind, r.tls.clone()?)))
+                .filter_map(|r| Some((r.listener.settings().cfg.bind, r.tls.clone()?)))
                 .collect(),
         };
         let mut listeners = Vec::new();
@@ -214,45 +208,24 @@ impl Broker {
             threads.push(t);
         }
         drop(mailboxes);
-        let sys = Arc::new(sys_stats::SysShared::new(
+        let sys = Arc::new(SysShared::new(
             cfg.io_threads,
             cfg.sys.interval,
             budget.clone(),
         ));
-        let salt = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
-        let shared = Arc::new(Shared {
-            cfg: cfg.clone(),
-            auth: auth.clone(),
-            listeners: runtimes,
+        let shared = Arc::new(Shared::new(
+            cfg.clone(),
+            auth.clone(),
+            runtimes.iter().map(|r| r.listener.clone()).collect(),
+            cfg.io_threads,
+        ));
+        let wiring = Arc::new(Wiring {
             router,
             io: io_handles,
-            connections: AtomicUsize::new(0),
-            next_assigned: AtomicU32::new(0),
-            salt,
         });
         for (i, (poll, (crx, drx))) in polls.into_iter().zip(inboxes).enumerate() {
-            let io = IoThread {
-                index: i as u16,
-                poll,
-                shared: shared.clone(),
-                conns: Slab::default(),
-                sessions: Slab::default(),
-                by_client: Default::default(),
-                deliveries: drx,
-                control: crx,
-                dirty: Vec::new(),
-                more_input: Vec::new(),
-                flush_next_turn: Vec::new(),
-                offline_out: Output::default(),
-                scratch: vec![0; conn::READ_SCRATCH].into_boxed_slice(),
-                router_batch: router_batch::RouterBatch::new(shared.router.clone()),
-                now: std::time::Instant::now(),
-                auth_generation: shared.auth_generation(),
-                stats: sys_stats::IoStats::new(i, sys.clone()),
-                rate_debts: Default::default(),
-            };
+            let core = Core::new(i as u16, shared.clone(), sys.clone(), cfg.router_shards);
+            let io = IoThread::new(core, poll, wiring.clone(), drx, crx);
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))
                 .spawn(move || io.run())?;
@@ -260,9 +233,10 @@ impl Broker {
         }
         let poll = Poll::new()?;
         let stop = Arc::new(Waker::new(poll.registry(), acceptor::STOP)?);
+        let accepting: Vec<_> = listeners.into_iter().zip(runtimes).collect();
         let t = std::thread::Builder::new()
             .name("picomq-accept".into())
-            .spawn(move || acceptor::run(poll, listeners, shared))?;
+            .spawn(move || acceptor::run(poll, accepting, shared, wiring))?;
         threads.push(t);
         for a in &addrs {
             log::info!("listening on {a}");

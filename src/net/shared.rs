@@ -1,27 +1,33 @@
-//! State shared by every I/O thread: configuration, the session registry and the channels to the
-//! router shards and to the other I/O threads.
+//! What the acceptor and the I/O threads pass between them: control messages, the channels to the
+//! router shards and to each I/O thread, and each listener's transport settings.
 //!
-//! Owns: [`Shared`] and [`Control`]. Nothing here is locked on a message's path: the only shared
-//! mutable state is atomic counters. Must not touch: sockets' contents.
+//! Owns: [`Control`], [`Adopted`], [`IoHandle`], [`Wiring`] and [`NetListener`]. Nothing here is
+//! locked on a message's path. Must not touch: broker logic (in `crate::broker`) or sockets'
+//! contents.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 
 use super::transport::Transport;
-use crate::auth::{AuthMethod, Authenticator};
-use crate::config::{Config, ListenerConfig};
-use crate::protocol::Connect;
+use crate::broker::{Handover, Listener};
 use crate::router::shard::Command;
-use crate::session::connect::Admitted;
+
+/// A listener as the I/O layer sees it: the core's [`Listener`] plus what only transports use.
+#[derive(Clone)]
+pub struct NetListener {
+    /// The listener's settings and counters.
+    pub listener: Arc<Listener>,
+    /// Certificates of a TLS listener (reloadable).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<super::tls::TlsAcceptor>>,
+}
 
 /// Messages to an I/O thread other than deliveries.
 pub enum Control {
-    /// A freshly accepted connection and the index of its listener.
-    NewConn(TcpStream, u16),
+    /// A freshly accepted connection and its listener.
+    NewConn(TcpStream, NetListener),
     /// A connection whose CONNECT names a session this thread owns.
     Adopt(Box<Adopted>),
     /// Disconnect everyone and exit.
@@ -32,17 +38,8 @@ pub enum Control {
 pub struct Adopted {
     /// The socket (and its TLS state), deregistered from its first poll.
     pub transport: Transport,
-    /// Index of the listener that accepted it.
-    pub listener: u16,
-    /// Bytes read after the CONNECT.
-    pub rbuf: BytesMut,
-    /// The decoded CONNECT.
-    pub connect: Box<Connect>,
-    /// Its admission.
-    pub admitted: Admitted,
-    /// The enhanced authentication method that authenticated the CONNECT, if any: its
-    /// re-authentications use this same one.
-    pub auth_method: Option<Arc<dyn AuthMethod>>,
+    /// What the first thread's core knew of it.
+    pub handover: Handover,
 }
 
 /// One I/O thread's inbox.
@@ -65,60 +62,10 @@ impl IoHandle {
     }
 }
 
-/// One listener's settings and state shared by the acceptor and the I/O threads.
-pub struct ListenerRuntime {
-    /// Its configuration.
-    pub cfg: ListenerConfig,
-    /// The authenticator its clients are checked with: the broker-wide one, or its own when the
-    /// listener overrides `[auth]`.
-    pub auth: Arc<Authenticator>,
-    /// Certificates of a TLS listener (reloadable).
-    #[cfg(feature = "tls")]
-    pub tls: Option<Arc<super::tls::TlsAcceptor>>,
-    /// Open connections accepted by this listener, for its `max_connections`.
-    pub connections: AtomicUsize,
-}
-
-/// Everything the I/O threads share.
-pub struct Shared {
-    /// Validated configuration.
-    pub cfg: Arc<Config>,
-    /// Password and ACL files in force (swapped on reload) for listeners without their own.
-    pub auth: Arc<Authenticator>,
-    /// The listeners, in config order (a connection's `listener` indexes this).
-    pub listeners: Vec<ListenerRuntime>,
+/// The channels every I/O thread holds.
+pub struct Wiring {
     /// Command channels of the router shards (bounded: a full shard slows its publishers).
     pub router: Vec<Sender<Command>>,
     /// Inboxes of the I/O threads.
     pub io: Vec<IoHandle>,
-    /// Open client connections, for `max_connections`.
-    pub connections: AtomicUsize,
-    /// Counter for assigned client identifiers (32 bits: fine on MIPS, unique enough with the salt).
-    pub next_assigned: AtomicU32,
-    /// Per-process salt so assigned identifiers differ across restarts.
-    pub salt: u32,
-}
-
-impl Shared {
-    /// The sum of every authenticator's generation: changes whenever any of them is reloaded.
-    pub fn auth_generation(&self) -> u64 {
-        self.listeners
-            .iter()
-            .map(|l| l.auth.generation())
-            .fold(self.auth.generation(), u64::wrapping_add)
-    }
-
-    /// Counts a closed connection of listener `index` out of the global and listener totals.
-    pub fn connection_closed(&self, index: u16) {
-        self.connections.fetch_sub(1, Ordering::Relaxed);
-        if let Some(l) = self.listeners.get(usize::from(index)) {
-            l.connections.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    /// A broker-unique client identifier for a client that sent an empty one.
-    pub fn assign_client_id(&self) -> String {
-        let n = self.next_assigned.fetch_add(1, Ordering::Relaxed);
-        format!("picomq-{:08x}-{n}", self.salt)
-    }
 }

@@ -1,6 +1,9 @@
 //! The byte stream under a connection: a plain TCP socket, or (feature `tls`) a TCP socket with a
 //! rustls server connection on top.
 //!
+//! This is the transport slot: a new kind of stream (WebSocket) is a variant here and in the
+//! acceptor's wrapping; the broker core never sees which one carries its bytes.
+//!
 //! Owns: [`Transport`] and, for TLS, driving rustls without blocking: `read_tls` /
 //! `process_new_packets` / plaintext reads until the socket would block, `write_tls` until the
 //! socket would block or nothing is pending, and `close_notify` on close. An enum rather than a
@@ -13,8 +16,24 @@ use std::net::Shutdown;
 use bytes::BytesMut;
 use mio::net::TcpStream;
 
-use super::conn::{ReadState, MAX_IOVECS, READ_BUDGET};
 use crate::session::OutBuf;
+
+/// Most bytes read from one socket per readiness event before others get a turn; a connection with
+/// more waiting is put on the thread's retry list.
+pub const READ_BUDGET: usize = 256 * 1024;
+/// Most slices handed to one vectored write.
+pub const MAX_IOVECS: usize = 64;
+
+/// Outcome of a read burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadState {
+    /// The socket would block: all available bytes were read.
+    Drained,
+    /// The read budget ran out with more bytes possibly waiting.
+    MoreWaiting,
+    /// The peer closed the connection or the socket failed.
+    Closed,
+}
 
 /// A connection's stream.
 pub enum Transport {
@@ -57,6 +76,43 @@ impl Transport {
                 t.close_sent = true;
                 t.tls.send_close_notify();
             }
+        }
+    }
+
+    /// Reads into `rbuf` until the socket would block, the budget is spent, or `rbuf` holds more
+    /// than `max_buffered` bytes (the caller decodes and calls again). Reads go through the
+    /// thread's `scratch` buffer and only the bytes received are kept, so a connection that sends
+    /// a small packet now and then never holds a large buffer.
+    ///
+    /// With `short_read_ends`, a read that returns less than the scratch size ends the burst
+    /// without the extra read that would only say `WouldBlock`: under edge-triggered readiness,
+    /// bytes arriving after that read raise a new event. The caller passes false when the event
+    /// also reported the peer's close (a FIN that arrived earlier raises no new edge) and when it
+    /// reads without an event.
+    pub fn read_some(
+        &mut self,
+        scratch: &mut [u8],
+        rbuf: &mut BytesMut,
+        max_buffered: usize,
+        short_read_ends: bool,
+    ) -> ReadState {
+        match self {
+            Transport::Plain(stream) => {
+                read_plain(stream, scratch, rbuf, max_buffered, short_read_ends)
+            }
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => tls.read_some(scratch, rbuf, max_buffered),
+        }
+    }
+
+    /// Writes `wire` until done or the socket would block. Returns whether everything was
+    /// written (false: the socket would block, and a writable event will follow), or the socket
+    /// error. Over TLS this also sends handshake messages and alerts rustls has queued.
+    pub fn flush(&mut self, wire: &mut OutBuf) -> io::Result<bool> {
+        match self {
+            Transport::Plain(stream) => flush_plain(stream, wire),
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => tls.flush(wire),
         }
     }
 
@@ -187,7 +243,7 @@ impl TlsStream {
     }
 }
 
-/// Plain TCP: reads until the socket would block (see [`super::conn::Conn::read_some`]).
+/// Plain TCP: reads until the socket would block (see [`Transport::read_some`]).
 #[inline]
 pub fn read_plain(
     stream: &mut TcpStream,

@@ -1,4 +1,4 @@
-//! Gathering the `$SYS` figures from the I/O threads and publishing them through the router.
+//! Gathering the `$SYS` figures from the I/O threads' cores and publishing them through the router.
 //!
 //! Owns: [`IoStats`] (one I/O thread's plain counters, bumped on its hot path with no atomics),
 //! [`SysShared`] (one `Mutex`'d sample per I/O thread, overwritten by its owner once per 250 ms
@@ -6,14 +6,13 @@
 //! 32-bit targets), and the refresh on I/O thread 0, which sums the samples every `[sys]
 //! interval` and routes the changed topics as retained QoS 0 messages, like any publish (so ACLs
 //! and the `$`-topic matching rules apply). Must not touch: what the figures mean or how they are
-//! named (`crate::sys`), sessions' state (read only), sockets beyond counting bytes.
+//! named (`crate::sys`), sessions' state (read only), sockets (the I/O layer reports bytes sent).
 //!
 //! Gauges (sessions, subscriptions, queues, drops) take a walk over the thread's sessions, so
 //! they are not taken every tick: shortly before each refresh thread 0 bumps a shared round
 //! number (a 32-bit atomic, written once per interval) and every thread walks its sessions once
 //! when it sees a new round.
 
-use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,8 +26,9 @@ use crate::router::retained_limit::RetainedBudget;
 use crate::session::Session;
 use crate::sys::{Counters, Gauges, Status, SysTopics};
 
-use super::conn::Conn;
-use super::io_thread::IoThread;
+use crate::session::OutBuf;
+
+use super::Core;
 
 /// One I/O thread's figures as last folded on its tick.
 #[derive(Debug, Default, Clone, Copy)]
@@ -148,20 +148,18 @@ impl IoStats {
     }
 }
 
-/// Writes a connection's pending output like [`Conn::flush`], counting the bytes written and the
-/// packets queued since the last call.
-pub fn flush_counted(conn: &mut Conn, stats: &mut IoStats) -> io::Result<bool> {
-    let pending = conn.out.wire.len();
-    let result = conn.flush();
-    let c = &mut stats.counters;
-    c.bytes_sent += pending.saturating_sub(conn.out.wire.len()) as u64;
-    let (packets, publishes) = conn.out.wire.take_counts();
-    c.msgs_sent += packets;
-    c.pub_sent += publishes;
-    result
+impl IoStats {
+    /// Counts `written` bytes sent from `wire` and the packets queued on it since the last call.
+    pub fn sent(&mut self, written: usize, wire: &mut OutBuf) {
+        let c = &mut self.counters;
+        c.bytes_sent += written as u64;
+        let (packets, publishes) = wire.take_counts();
+        c.msgs_sent += packets;
+        c.pub_sent += publishes;
+    }
 }
 
-impl IoThread {
+impl Core {
     /// Runs on every tick: folds this thread's figures into its slot and, on thread 0 when the
     /// interval is up, publishes the topics that changed.
     pub(super) fn sys_tick(&mut self, now: Instant) {
@@ -223,7 +221,7 @@ impl IoThread {
         let status = self.stats.shared.status(now);
         let version = env!("CARGO_PKG_VERSION");
         for (topic, payload) in refresh.topics.update(&status, version) {
-            self.router_batch.publish(Arc::new(Message::new(
+            self.out.router.publish(Arc::new(Message::new(
                 topic.into_boxed_str(),
                 Bytes::from(payload),
                 QoS::AtMostOnce,

@@ -1,4 +1,4 @@
-//! Housekeeping of an I/O thread, run on its 250 ms tick and at shutdown: connect and packet
+//! Housekeeping of a core, run on its 250 ms tick and at shutdown: connect and packet
 //! timeouts, lingering closes, keep-alive and other session timers, throttled input coming back,
 //! offline sessions (delayed wills, expiry), ACL views after a reload, `$SYS` refreshes, and the
 //! shutdown that disconnects everyone and publishes pending wills.
@@ -12,13 +12,17 @@ use crate::protocol::ReasonCode;
 use crate::session::{Action, LinkLoss, Output, Session};
 
 use super::conn::{Conn, Phase};
-use super::io_thread::{IoThread, LINGER};
+use super::Core;
 
-impl IoThread {
+/// How long a closing connection may wait for its peer to close after our last bytes.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Core {
     /// The periodic pass (every 250 ms and whenever the loop wakes past it): deadlines, timers,
     /// offline sessions, ACL refresh and `$SYS`.
-    pub(super) fn tick(&mut self, now: Instant) {
-        let cfg = self.shared.cfg.clone();
+    pub fn tick(&mut self, now: Instant) {
+        self.now = now;
+        let cfg = self.cfg.clone();
         let (timeout, limits) = (cfg.mqtt.connect_timeout, &cfg.mqtt.limits);
         let mut resume = Vec::new();
         let mut to_close = Vec::new();
@@ -49,9 +53,9 @@ impl IoThread {
             self.close(id, None);
         }
         for id in touched {
-            self.apply_actions(id);
+            self.run_actions(id);
         }
-        self.more_input.extend(resume);
+        self.out.read_again.extend(resume);
         self.rate_debts.retain(|_, rate| !rate.is_rested(now));
         self.tick_offline_sessions(now);
         self.refresh_acls();
@@ -66,10 +70,7 @@ impl IoThread {
         }
         self.auth_generation = generation;
         for (_, s) in self.sessions.iter_mut() {
-            let auth = match self.shared.listeners.get(usize::from(s.listener)) {
-                Some(l) => &l.auth,
-                None => &self.shared.auth,
-            };
+            let auth = s.listener.auth();
             let acl = auth.client_acl(s.session.client_id(), s.session.username());
             s.session.set_acl(acl);
         }
@@ -100,9 +101,11 @@ impl IoThread {
         }
     }
 
-    pub(super) fn shutdown(&mut self) {
-        let ids: Vec<usize> = self.conns.iter().map(|(id, _)| id).collect();
-        let cfg = self.shared.cfg.clone();
+    /// Disconnects every client (v5: DISCONNECT 0x8B, or the configured redirect) and ends
+    /// every session; their wills go to the router.
+    pub fn shutdown(&mut self) {
+        let ids = self.conns.ids();
+        let cfg = self.cfg.clone();
         if let Some((reason, reference)) = cfg.mqtt.redirect.at_shutdown() {
             for &id in &ids {
                 let Some(conn) = self.conns.get_mut(id) else {
@@ -136,7 +139,6 @@ impl IoThread {
         for msg in wills {
             self.route(None, Action::Publish(msg));
         }
-        self.router_batch.send();
     }
 }
 

@@ -8,7 +8,6 @@
 //! (admission is `session::connect`).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::auth::AuthMethod;
 use crate::message::SessionRef;
@@ -22,8 +21,7 @@ use crate::session::{LinkLoss, Session};
 type Method = Option<Arc<dyn AuthMethod>>;
 
 use super::conn::Phase;
-use super::io_thread::{IoThread, SessionSlot};
-use super::shared::{Adopted, Control};
+use super::{Core, Handover, SessionSlot};
 use crate::router::hash::FastHasher;
 use std::hash::{Hash, Hasher};
 
@@ -34,21 +32,23 @@ pub fn owner_thread(client_id: &str, threads: usize) -> usize {
     (h.finish() % threads.max(1) as u64) as usize
 }
 
-impl IoThread {
+impl Core {
     /// A CONNECT arrived on connection `id`: admit it, then place it.
     pub(super) fn on_connect(&mut self, id: usize, mut connect: Box<Connect>) {
         let shared = self.shared.clone();
-        let Some(conn) = self.conns.get(id) else {
+        let cfg = self.cfg.clone();
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        let listener = &shared.listeners[usize::from(conn.listener)];
+        let listener = conn.listener.settings();
         let identity_as_username = listener
             .cfg
             .tls
             .as_ref()
             .is_some_and(|t| t.use_identity_as_username);
-        let identity = identity_as_username.then(|| conn.transport.peer_identity());
-        let admitted = match admit(&connect, &shared.cfg.mqtt, || shared.assign_client_id()) {
+        // Set by the transport before this input (None if it had no certificate to give).
+        let identity = identity_as_username.then(|| conn.peer_identity.take().flatten());
+        let admitted = match admit(&connect, &cfg.mqtt, || shared.assign_client_id()) {
             Ok(a) => a,
             Err(refusal) => {
                 log::info!(
@@ -58,7 +58,7 @@ impl IoThread {
                 );
                 if let Some(conn) = self.conns.get_mut(id) {
                     if refusal.send_connack {
-                        let reference = shared.cfg.mqtt.redirect.server_reference.as_deref();
+                        let reference = cfg.mqtt.redirect.server_reference.as_deref();
                         let out = &mut conn.out.wire;
                         write_refusal_to(connect.protocol, refusal.reason, reference, out);
                     }
@@ -139,22 +139,22 @@ impl IoThread {
         }
     }
 
-    /// A connection handed over by another thread.
-    pub(super) fn adopt(&mut self, a: Adopted) {
-        let Some(id) = self.add_conn(a.transport, a.listener, Some(a.rbuf)) else {
-            return;
-        };
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.version = Some(a.connect.protocol);
-        }
+    /// A connection handed over by another thread's core (`Handover`), known here as `id`.
+    pub fn adopt(&mut self, id: usize, a: Handover, now: std::time::Instant) {
+        self.now = now;
+        let mut conn = super::Conn::new(a.listener, now);
+        conn.rbuf = a.rbuf;
+        conn.version = Some(a.connect.protocol);
+        self.conns.insert(id, conn);
         self.place(id, a.connect, a.admitted, a.auth_method);
-        // Bytes that arrived behind the CONNECT.
-        self.decode_after_adopt(id);
+        // Readiness may already have fired on the old poll and bytes may sit behind the CONNECT:
+        // read and decode on this turn rather than wait for an edge that will not come.
+        self.out.read_again.push(id);
     }
 
     /// `method`: the enhanced authentication method that authenticated the CONNECT, if any.
     fn place(&mut self, id: usize, connect: Box<Connect>, admitted: Admitted, method: Method) {
-        let owner = owner_thread(&admitted.client_id, self.shared.io.len());
+        let owner = owner_thread(&admitted.client_id, self.shared.threads);
         if owner != usize::from(self.index) {
             return self.hand_over(id, connect, admitted, method, owner);
         }
@@ -182,19 +182,18 @@ impl IoThread {
         auth_method: Method,
         to: usize,
     ) {
-        let Some(mut conn) = self.conns.remove(id) else {
+        let Some(conn) = self.conns.remove(id) else {
             return;
         };
-        let _ = self.poll.registry().deregister(conn.transport.socket());
-        let adopted = Adopted {
-            transport: conn.transport,
+        self.out.handovers.push(Handover {
+            id,
+            to,
             listener: conn.listener,
             rbuf: conn.rbuf,
             connect,
             admitted,
             auth_method,
-        };
-        self.shared.io[to].send(Control::Adopt(Box::new(adopted)));
+        });
     }
 
     /// Creates a session in a new slot and attaches connection `id`.
@@ -208,11 +207,14 @@ impl IoThread {
         method: Method,
     ) {
         let me = self.next_session_ref();
+        let Some(listener) = self.conns.get(id).map(|c| c.listener.clone()) else {
+            return;
+        };
         let session = Session::new(cid.clone(), me);
         let slot = self.sessions.insert(SessionSlot {
             session,
             conn: None,
-            listener: 0,
+            listener,
         }) as u32;
         debug_assert_eq!(slot, me.slot);
         self.by_client.insert(cid, slot);
@@ -254,16 +256,16 @@ impl IoThread {
         present: bool,
         method: Method,
     ) {
-        let now = Instant::now();
-        let cfg = self.shared.cfg.clone();
+        let now = self.now;
+        let cfg = self.cfg.clone();
         let (Some(s), Some(conn)) = (self.sessions.get_mut(slot as usize), self.conns.get_mut(id))
         else {
             return;
         };
         s.conn = Some(id);
-        s.listener = conn.listener;
+        s.listener = conn.listener.clone();
         conn.phase = Phase::Attached { slot };
-        let auth = &self.shared.listeners[usize::from(conn.listener)].auth;
+        let auth = conn.listener.auth();
         let acl = auth.client_acl(&admitted.client_id, connect.username.as_deref());
         if acl.patterns_refused() {
             log::warn!(
@@ -291,12 +293,6 @@ impl IoThread {
             admitted.client_id,
             connect.protocol
         );
-        self.apply_actions(id);
-    }
-
-    fn decode_after_adopt(&mut self, id: usize) {
-        // Readiness may already have fired on the old poll and bytes may sit behind the CONNECT:
-        // read and decode on this turn rather than wait for an edge that will not come.
-        self.more_input.push(id);
+        self.run_actions(id);
     }
 }

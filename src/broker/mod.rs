@@ -1,0 +1,242 @@
+//! The broker core of one I/O thread, sans-IO (as quinn-proto is to quinn): connections' protocol
+//! state, the sessions that live on this thread, CONNECT placement, timers and `$SYS` counters.
+//!
+//! Inputs: bytes the I/O layer appended to a connection's read buffer ([`Core::input`]), router
+//! deliveries ([`Core::deliver`]), the clock ([`Core::tick`]), connections opened or handed over
+//! ([`Core::open`], [`Core::adopt`]), admin requests and shutdown. Outputs, all in [`Outbox`]:
+//! connections with bytes to write (the bytes stay in [`Conn::out`]), router commands,
+//! connections to close (with their last bytes), connections to hand to another thread, and
+//! connections whose input may be read again. Session actions reach the outbox by one path,
+//! [`Core::run_actions`].
+//!
+//! The I/O layer (`net::io_thread`) owns sockets, transports (TCP, TLS, later WebSocket), the poll,
+//! channels and wake-ups; it names connections by its own ids (poll tokens) and only reuses an id
+//! after the core has closed or handed over that connection and the outbox entry was taken.
+//!
+//! Must not touch: sockets, mio, channels, TLS, `Instant::now()` on its own (the I/O layer passes
+//! `now`; `tick` and the input calls set [`Core::now`]), protocol rules (in `session`) or routing
+//! (in `router`).
+
+mod actions;
+pub mod conn;
+mod connect_flow;
+mod housekeeping;
+mod input;
+pub mod listener;
+pub mod router_out;
+pub mod slab;
+pub mod sys_stats;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use crate::auth::AuthMethod;
+use crate::config::Config;
+use crate::protocol::Connect;
+use crate::router::hash::FastMap;
+use crate::router::shard::Delivery;
+use crate::session::connect::Admitted;
+use crate::session::limits::PublishRate;
+use crate::session::outbound::Queued;
+use crate::session::{Action, OutBuf, Output, Session};
+
+pub use conn::{Conn, ConnTable, Phase};
+pub use connect_flow::owner_thread;
+pub use listener::{Listener, Shared};
+pub use router_out::RouterOut;
+use slab::Slab;
+use sys_stats::{IoStats, SysShared};
+
+/// A session and the connection attached to it, if any.
+pub struct SessionSlot {
+    /// The session state machine.
+    pub session: Session,
+    /// Id of the attached connection.
+    pub conn: Option<usize>,
+    /// Listener of the connection last attached: its authenticator builds the session's ACL.
+    pub listener: Arc<Listener>,
+}
+
+/// A connection the core let go of: the I/O layer writes `wire` if the socket takes it, closes
+/// the socket and counts the connection out of `listener`.
+pub struct Closed {
+    /// The connection's id.
+    pub id: usize,
+    /// Its last bytes (best effort: nothing waits for them).
+    pub wire: OutBuf,
+    /// The listener that accepted it.
+    pub listener: Arc<Listener>,
+}
+
+/// A connection whose CONNECT names a session another thread owns: the I/O layer deregisters its
+/// socket and sends both to thread `to`, whose core [`adopt`](Core::adopt)s it.
+pub struct Handover {
+    /// The connection's id on this thread.
+    pub id: usize,
+    /// The owner thread.
+    pub to: usize,
+    /// The listener that accepted it.
+    pub listener: Arc<Listener>,
+    /// Bytes read after the CONNECT.
+    pub rbuf: BytesMut,
+    /// The decoded CONNECT.
+    pub connect: Box<Connect>,
+    /// Its admission.
+    pub admitted: Admitted,
+    /// The enhanced authentication method that authenticated the CONNECT, if any: its
+    /// re-authentications use this same one.
+    pub auth_method: Option<Arc<dyn AuthMethod>>,
+}
+
+/// What the core asks the I/O layer to do. The I/O layer takes it after every call into the core.
+pub struct Outbox {
+    /// Connections with bytes to write (each once; `Conn::flush_queued` marks them).
+    pub dirty: Vec<usize>,
+    /// Connections whose input may be read again (unthrottled, adopted with bytes behind).
+    pub read_again: Vec<usize>,
+    /// Connections to close now.
+    pub closed: Vec<Closed>,
+    /// Connections to hand to another thread.
+    pub handovers: Vec<Handover>,
+    /// Router commands.
+    pub router: RouterOut,
+}
+
+/// The broker logic of one I/O thread.
+pub struct Core {
+    /// Index of this thread (the `thread` of the `SessionRef`s it owns).
+    pub index: u16,
+    /// Broker-wide state.
+    pub shared: Arc<Shared>,
+    /// The configuration in force on this thread.
+    pub cfg: Arc<Config>,
+    /// Connections by id.
+    pub conns: ConnTable,
+    /// Sessions by slot.
+    pub sessions: Slab<SessionSlot>,
+    /// Client identifier -> local session slot.
+    pub by_client: FastMap<Arc<str>, u32>,
+    /// Output sink for sessions without a connection.
+    offline_out: Output,
+    /// The clock as of the current input.
+    pub now: Instant,
+    /// Generation of the password/ACL files the sessions' ACL views were built from.
+    auth_generation: u64,
+    /// `$SYS` counters of this thread (`sys_stats.rs`).
+    pub stats: IoStats,
+    /// Publish rate state of clients whose session ended while their buckets were not full, for
+    /// their next session (a client id always lives on the same thread): reconnecting with a
+    /// clean start does not refill the burst. Entries go once their buckets are full again.
+    rate_debts: FastMap<Arc<str>, PublishRate>,
+    /// Work for the I/O layer.
+    pub out: Outbox,
+}
+
+impl Core {
+    /// The core of I/O thread `index`, routing to `shards` router shards.
+    pub fn new(index: u16, shared: Arc<Shared>, sys: Arc<SysShared>, shards: usize) -> Core {
+        let cfg = shared.config();
+        Core {
+            index,
+            auth_generation: shared.auth_generation(),
+            shared,
+            cfg,
+            conns: ConnTable::default(),
+            sessions: Slab::default(),
+            by_client: FastMap::default(),
+            offline_out: Output::default(),
+            now: Instant::now(),
+            stats: IoStats::new(usize::from(index), sys),
+            rate_debts: FastMap::default(),
+            out: Outbox {
+                dirty: Vec::new(),
+                read_again: Vec::new(),
+                closed: Vec::new(),
+                handovers: Vec::new(),
+                router: RouterOut::new(shards),
+            },
+        }
+    }
+
+    /// A connection accepted by `listener`, known from now on as `id`.
+    pub fn open(&mut self, id: usize, listener: Arc<Listener>, now: Instant) {
+        self.conns.insert(id, Conn::new(listener, now));
+    }
+
+    /// A message the router chose for a session of this thread.
+    pub fn deliver(&mut self, d: Delivery) {
+        let slot = self.sessions.get_mut(d.to.slot as usize);
+        let Some(slot) = slot.filter(|s| s.session.session_ref() == d.to) else {
+            // The session ended after the router chose it. A message for a shared subscription
+            // goes back to the group; anything else had no one left to get it.
+            if let Some(filter) = d.shared {
+                self.route(Some(d.to), Action::Redeliver { filter, msg: d.msg });
+            }
+            return;
+        };
+        let out = match slot.conn.and_then(|c| self.conns.get_mut(c)) {
+            Some(conn) => &mut conn.out,
+            None => &mut self.offline_out,
+        };
+        let item = Queued {
+            msg: d.msg,
+            qos: d.qos,
+            retain: d.retain,
+            sub_ids: d.sub_ids,
+            shared: d.shared,
+        };
+        slot.session.deliver(item, &self.cfg.mqtt, self.now, out);
+        if let Some(c) = slot.conn {
+            if let Some(conn) = self.conns.get_mut(c).filter(|c| !c.out.wire.is_empty()) {
+                queue_flush(conn, c, &mut self.out.dirty);
+            }
+        }
+    }
+
+    /// The connection's output buffer was written out: let its session send what its window or
+    /// the buffer held back. Returns whether there is new output.
+    pub fn written(&mut self, id: usize, now: Instant) -> bool {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return false;
+        };
+        let Phase::Attached { slot } = conn.phase else {
+            return false;
+        };
+        let Some(s) = self.sessions.get_mut(slot as usize) else {
+            return false;
+        };
+        s.session.pump(now, &mut conn.out);
+        !conn.out.wire.is_empty()
+    }
+
+    /// Puts a connection on the flush list (once).
+    pub fn mark_dirty(&mut self, id: usize) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            queue_flush(conn, id, &mut self.out.dirty);
+        }
+    }
+}
+
+/// Puts `conn` (id `id`) on the flush list unless it is already there this turn.
+fn queue_flush(conn: &mut Conn, id: usize, dirty: &mut Vec<usize>) {
+    if !conn.flush_queued {
+        conn.flush_queued = true;
+        dirty.push(id);
+    }
+}
+
+/// The publish rate state of `session`; a fresh session takes over what its client's previous
+/// session left in `debts`.
+fn session_rate<'a>(
+    session: &'a mut Session,
+    debts: &mut FastMap<Arc<str>, PublishRate>,
+) -> &'a mut PublishRate {
+    if session.publish_rate().is_unset() {
+        if let Some(rate) = debts.remove(session.client_id()) {
+            *session.publish_rate() = rate;
+        }
+    }
+    session.publish_rate()
+}
