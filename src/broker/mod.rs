@@ -18,6 +18,7 @@
 //! (in `router`).
 
 mod actions;
+pub mod admin;
 pub mod conn;
 mod connect_flow;
 mod housekeeping;

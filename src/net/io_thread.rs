@@ -201,6 +201,11 @@ impl IoThread {
                         self.drain_outbox(false);
                     }
                 }
+                Control::Admin(req, reply) => {
+                    // The asker may have given up waiting: nothing to do then.
+                    let _ = reply.send(self.core.admin(req));
+                    self.drain_outbox(false);
+                }
                 Control::Shutdown => return false,
             }
         }

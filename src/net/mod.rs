@@ -4,6 +4,7 @@
 //! Must not touch: protocol or session rules (those are sans-IO in `protocol` and `session`).
 
 pub mod acceptor;
+pub mod admin;
 pub mod io_thread;
 pub mod shared;
 #[cfg(feature = "tls")]
@@ -124,6 +125,7 @@ fn net_listener(
 
 /// A running broker.
 pub struct Broker {
+    admin: admin::AdminHandle,
     auth: Arc<Authenticator>,
     reloader: Reloader,
     addrs: Vec<SocketAddr>,
@@ -219,6 +221,7 @@ impl Broker {
             runtimes.iter().map(|r| r.listener.clone()).collect(),
             cfg.io_threads,
         ));
+        let admin = admin::AdminHandle::new(io_handles.clone());
         let wiring = Arc::new(Wiring {
             router,
             io: io_handles,
@@ -242,6 +245,7 @@ impl Broker {
             log::info!("listening on {a}");
         }
         Ok(Broker {
+            admin,
             auth,
             reloader,
             addrs,
@@ -254,6 +258,11 @@ impl Broker {
     /// pick the new ACL up within a tick, without dropping connections.
     pub fn authenticator(&self) -> Arc<Authenticator> {
         self.auth.clone()
+    }
+
+    /// The admin seam: list clients, describe one, disconnect one.
+    pub fn admin(&self) -> admin::AdminHandle {
+        self.admin.clone()
     }
 
     /// Reloads auth files and certificates of every listener (what SIGHUP does).

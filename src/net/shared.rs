@@ -11,6 +11,7 @@ use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 
 use super::transport::Transport;
+use crate::broker::admin::{AdminReply, AdminRequest};
 use crate::broker::{Handover, Listener};
 use crate::router::shard::Command;
 
@@ -30,6 +31,8 @@ pub enum Control {
     NewConn(TcpStream, NetListener),
     /// A connection whose CONNECT names a session this thread owns.
     Adopt(Box<Adopted>),
+    /// An admin request; the core's reply goes back on the channel.
+    Admin(AdminRequest, Sender<AdminReply>),
     /// Disconnect everyone and exit.
     Shutdown,
 }

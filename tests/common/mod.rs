@@ -123,6 +123,12 @@ impl TestBroker {
         self.broker.as_ref().expect("running").reloader()
     }
 
+    /// The admin seam: list clients, describe one, disconnect one.
+    #[allow(dead_code)]
+    pub fn admin(&self) -> picomq::net::admin::AdminHandle {
+        self.broker.as_ref().expect("running").admin()
+    }
+
     /// Stops the broker and fails if its threads do not all exit within 10 s.
     pub fn shutdown(mut self) {
         self.stop_and_join();
