@@ -4,9 +4,11 @@
 //!
 //! Owns: the flag definitions ([`Cli`]) and how flags combine with the file ([`load_config`]): the
 //! file (or the built-in defaults when `--conf` is absent) is read first, then every flag given
-//! replaces the matching setting. The same combination serves start-up and `--check`
-//! (`config::check`). Must not touch: the file schema (`file.rs`), logger set-up, the files a config names, or
-//! any runtime state; printing help/version and exiting is left to the caller (`Cli::parse`).
+//! replaces the matching setting. The same combination serves start-up, `--check`
+//! (`config::check`) and a reload (`config::reload::load`), so a flag given at start-up is not
+//! lost on reload. Must not touch: the file schema (`file.rs`), logger set-up, the files a
+//! config names, or any runtime state; printing help/version and exiting is left to the caller
+//! (`Cli::parse`).
 //!
 //! Subcommands are [`Command`] variants; their work lives with the module they serve
 //! (`picomq passwd` in `crate::auth::passwd_cli`). A subcommand and the broker's flags cannot be
