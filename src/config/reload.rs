@@ -55,8 +55,8 @@ pub struct ReloadPlan {
     pub config: Config,
     /// Restart-only keys the new config changes, in file order; each displays as a ready log line.
     pub needs_restart: Vec<NeedsRestart>,
-    /// Dotted file keys whose new value takes effect, in file order (`log.level`,
-    /// `mqtt.max_packet_size`, ...; a kept listener's own keys as
+    /// Dotted file keys whose new value takes effect, section by section with the listeners'
+    /// keys last (`log.level`, `mqtt.max_packet_size`, ...; a kept listener's own keys as
     /// `listener[ADDR].max_connections`). Added and removed listeners are in
     /// [`ReloadPlan::listeners`], not here.
     pub changed: Vec<String>,
