@@ -1,5 +1,6 @@
 //! The `picomq` binary: parse the command line, load the config, start the broker, stop it
-//! cleanly on SIGINT/SIGTERM; or run a subcommand (`picomq passwd`).
+//! cleanly on SIGINT/SIGTERM; or only check the config (`--check`); or run a subcommand
+//! (`picomq passwd`).
 //!
 //! Kept thin on purpose: everything testable lives in the library.
 
@@ -16,6 +17,9 @@ fn main() {
     let cli = picomq::config::cli::Cli::parse();
     if let Some(Command::Passwd(args)) = &cli.command {
         std::process::exit(picomq::auth::passwd_cli::run(args));
+    }
+    if cli.check {
+        std::process::exit(check(&cli));
     }
     let cfg = match picomq::config::cli::load_config(&cli) {
         Ok(cfg) => cfg,
@@ -57,6 +61,31 @@ fn main() {
     }
     broker.join();
     log::info!("picomq stopped");
+}
+
+/// `picomq --check`: one `NAME: OK` line on stdout and exit code 0 when the config and every file
+/// it names load; otherwise each error on stderr and 2, the code of a config error at start-up.
+/// Warnings go to stderr either way, as start-up would log them.
+fn check(cli: &picomq::config::cli::Cli) -> i32 {
+    let name = cli.conf.as_ref().map_or_else(
+        || "built-in defaults".to_owned(),
+        |p| p.display().to_string(),
+    );
+    match picomq::config::check::check(cli) {
+        Ok(checked) => {
+            for w in checked.warnings {
+                eprintln!("picomq: warning: {w}");
+            }
+            println!("{name}: OK");
+            0
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("picomq: {e}");
+            }
+            2
+        }
+    }
 }
 
 /// Reloads the password and ACL files and the TLS certificates on each SIGHUP, without dropping

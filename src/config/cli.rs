@@ -1,15 +1,19 @@
-//! The command line: `picomq [--conf PATH] [--listen ADDR]... [--log-level LEVEL] [--threads N]
-//! [--shards N] [--max-connections N]`, plus `--help` and `--version`, and the subcommand
-//! `picomq passwd [-c] [-b] [-D] [-I ROUNDS] [-S] FILE USER [PASSWORD]`.
+//! The command line: `picomq [-c|--conf PATH] [--check] [--listen ADDR]... [--log-level LEVEL]
+//! [--threads N] [--shards N] [--max-connections N]`, plus `--help` and `--version`, and the
+//! subcommand `picomq passwd [-c] [-b] [-D] [-I ROUNDS] [-S] FILE USER [PASSWORD]`.
 //!
 //! Owns: the flag definitions ([`Cli`]) and how flags combine with the file ([`load_config`]): the
 //! file (or the built-in defaults when `--conf` is absent) is read first, then every flag given
-//! replaces the matching setting. Must not touch: the file schema (`file.rs`), logger set-up, or
-//! any runtime state; printing help/version and exiting is left to the caller (`Cli::parse`).
+//! replaces the matching setting. The same combination serves start-up, `--check`
+//! (`config::check`) and a reload (`config::reload::load`), so a flag given at start-up is not
+//! lost on reload. Must not touch: the file schema (`file.rs`), logger set-up, the files a
+//! config names, or any runtime state; printing help/version and exiting is left to the caller
+//! (`Cli::parse`).
 //!
 //! Subcommands are [`Command`] variants; their work lives with the module they serve
 //! (`picomq passwd` in `crate::auth::passwd_cli`). A subcommand and the broker's flags cannot be
-//! mixed.
+//! mixed, which is why the broker's `-c` (config file, as Mosquitto's) and `picomq passwd -c`
+//! (create the file, as `mosquitto_passwd`'s) do not collide.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,8 +38,13 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// Config file (TOML); without it the built-in defaults are used
-    #[arg(long, value_name = "PATH")]
+    #[arg(short = 'c', long, value_name = "PATH")]
     pub conf: Option<PathBuf>,
+
+    /// Check the config and every file it names (password, ACL, TLS) with the other flags
+    /// applied, then exit: 0 when valid, 2 otherwise; binds no socket
+    #[arg(long)]
+    pub check: bool,
 
     /// Listen on ADDR, an IP and port ([::]:1883 for IPv6); repeatable; replaces the file's listeners
     #[arg(long = "listen", value_name = "ADDR", value_parser = parse_bind)]
@@ -168,12 +177,18 @@ impl Cli {
 /// Builds the configuration: the `--conf` file if given, else the built-in defaults (noted in the
 /// log), then the flags on top.
 pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    if cli.conf.is_none() {
+        log::info!("no --conf given: using built-in defaults");
+    }
+    file_then_flags(cli)
+}
+
+/// [`load_config`] without its log line, for callers that say what they read themselves
+/// (`--check`, a reload).
+pub(super) fn file_then_flags(cli: &Cli) -> Result<Config, ConfigError> {
     let mut config = match &cli.conf {
         Some(path) => Config::load(path)?,
-        None => {
-            log::info!("no --conf given: using built-in defaults");
-            Config::default()
-        }
+        None => Config::default(),
     };
     cli.apply_to(&mut config)?;
     Ok(config)

@@ -1,11 +1,15 @@
 //! Broker configuration: the typed, validated settings every other module reads.
 //!
-//! Owns: the typed [`Config`] (this file), the TOML file layer with human units (`file.rs`) and the
-//! command-line layer (`cli.rs`). Config is validated once at start-up and then shared read-only
-//! (`Arc<Config>`). Must not touch: sockets, threads, or any runtime state.
+//! Owns: the typed [`Config`] (this file), the TOML file layer with human units (`file.rs`), the
+//! command-line layer (`cli.rs`), `picomq --check` (`check.rs`, which reads the files a config
+//! names through their owners' loaders) and the sans-IO reload plan (`reload.rs`: what a re-read
+//! config changes). Config is validated once and then shared read-only (`Arc<Config>`); a
+//! reload builds a new one. Must not touch: sockets, threads, or any runtime state.
 
+pub mod check;
 pub mod cli;
 pub mod file;
+pub mod reload;
 pub mod units;
 
 use std::net::SocketAddr;
