@@ -28,11 +28,17 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Without RUST_LOG the logger lets everything through and `log::set_max_level` decides, so a
+    // reload can raise the level; with RUST_LOG its filter rules and reloads leave it alone.
+    let rust_log = std::env::var_os("RUST_LOG").is_some();
     env_logger::Builder::new()
-        .filter_level(cfg.log_level)
+        .filter_level(log::LevelFilter::Trace)
         .parse_env("RUST_LOG")
         .format_timestamp_millis()
         .init();
+    if !rust_log {
+        log::set_max_level(cfg.log_level);
+    }
     let version = env!("CARGO_PKG_VERSION");
     match &cli.conf {
         Some(path) => log::info!("picomq {version} starting with {}", path.display()),
@@ -56,7 +62,7 @@ fn main() {
     if let Err(e) = stop_on_signals(broker.stop_handle()) {
         log::warn!("cannot watch SIGINT/SIGTERM ({e}); stop picomq with SIGKILL");
     }
-    if let Err(e) = reload_on_sighup(broker.reloader()) {
+    if let Err(e) = reload_on_sighup(broker.reloader(), cli, rust_log) {
         log::warn!("cannot watch SIGHUP ({e}); restart picomq to reload auth and TLS files");
     }
     broker.join();
@@ -88,18 +94,25 @@ fn check(cli: &picomq::config::cli::Cli) -> i32 {
     }
 }
 
-/// Reloads the password and ACL files and the TLS certificates on each SIGHUP, without dropping
-/// connections (new TLS connections get the new certificate); a file that fails to load is
-/// reported and its previous version stays in force.
-fn reload_on_sighup(reloader: Reloader) -> std::io::Result<()> {
+/// On each SIGHUP: re-reads the config file (with the start-up flags on top) and applies it, all
+/// or nothing (a file with an error, or a listener that cannot bind, keeps the running
+/// configuration; keys that need a restart keep their running value); then re-reads the password,
+/// ACL and certificate files, each keeping its previous version if it fails to load. Connections
+/// stay up, except those of a listener the new file removed.
+fn reload_on_sighup(
+    reloader: Reloader,
+    cli: picomq::config::cli::Cli,
+    rust_log: bool,
+) -> std::io::Result<()> {
     let (mut rx, tx) = UnixStream::pair()?;
     signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, tx)?;
     std::thread::Builder::new()
         .name("picomq-sighup".into())
-        .stack_size(64 * 1024)
+        .stack_size(256 * 1024)
         .spawn(move || {
             let mut byte = [0u8; 1];
             while rx.read(&mut byte).is_ok() {
+                reload_config(&reloader, &cli, rust_log);
                 match reloader.reload() {
                     Ok(()) => log::info!("SIGHUP: password, ACL and certificate files reloaded"),
                     Err(errors) => {
@@ -111,6 +124,37 @@ fn reload_on_sighup(reloader: Reloader) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// The config-file half of a SIGHUP.
+fn reload_config(reloader: &Reloader, cli: &picomq::config::cli::Cli, rust_log: bool) {
+    let new = match picomq::config::reload::load(cli) {
+        Ok(new) => new,
+        Err(e) => {
+            log::error!("SIGHUP: configuration not reloaded, running one kept: {e}");
+            return;
+        }
+    };
+    match reloader.reload_config(new) {
+        Ok(plan) => {
+            for r in &plan.needs_restart {
+                log::warn!("SIGHUP: {r}");
+            }
+            if !rust_log {
+                log::set_max_level(plan.config.log_level);
+            }
+            if plan.nothing_changed() {
+                log::info!("SIGHUP: configuration unchanged");
+            } else {
+                log::info!("SIGHUP: configuration reloaded: {}", plan.summary());
+            }
+        }
+        Err(errors) => {
+            for e in errors {
+                log::error!("SIGHUP: configuration not reloaded, running one kept: {e}");
+            }
+        }
+    }
 }
 
 /// Watches SIGINT and SIGTERM through a self-pipe (signal-hook writes a byte from the handler)

@@ -62,6 +62,37 @@ impl Core {
         self.sys_tick(now);
     }
 
+    /// Takes up the configuration now in force (a reload): limits and timeouts apply from the next
+    /// packet on; connections of a listener the reload removed are disconnected (MQTT 5:
+    /// DISCONNECT 0x8B Server shutting down; before or without a session: closed); ACL views are
+    /// rebuilt on the next tick.
+    pub fn reconfigure(&mut self) {
+        self.cfg = self.shared.config();
+        for id in self.conns.ids() {
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            if !conn.listener.is_removed() {
+                continue;
+            }
+            match conn.phase {
+                Phase::Attached { slot } => {
+                    if let Some(s) = self.sessions.get_mut(slot as usize) {
+                        let why = Some("listener removed by a configuration reload");
+                        s.session.server_disconnect(
+                            ReasonCode::SERVER_SHUTTING_DOWN,
+                            why,
+                            &mut conn.out,
+                        );
+                    }
+                    self.run_actions(id);
+                }
+                Phase::AwaitingConnect { .. } => self.close(id, None),
+                Phase::Closing { .. } => {}
+            }
+        }
+    }
+
     /// After an ACL reload, rebuilds every session's view of it; connections stay up.
     fn refresh_acls(&mut self) {
         let generation = self.shared.auth_generation();

@@ -44,7 +44,6 @@ const GAUGE_LEAD: Duration = Duration::from_millis(300);
 /// What the I/O threads share for `$SYS`: one sample slot per thread and the start time.
 pub struct SysShared {
     started: Instant,
-    interval: Option<Duration>,
     slots: Vec<Mutex<Sample>>,
     retained: Arc<RetainedBudget>,
     /// Bumped by thread 0 when the next refresh needs fresh gauges (wraps harmlessly: only
@@ -53,15 +52,11 @@ pub struct SysShared {
 }
 
 impl SysShared {
-    /// Slots for `threads` I/O threads; `interval` of `None` publishes nothing.
-    pub fn new(
-        threads: usize,
-        interval: Option<Duration>,
-        retained: Arc<RetainedBudget>,
-    ) -> SysShared {
+    /// Slots for `threads` I/O threads. Whether and how often the topics are published is the
+    /// configuration's `[sys] interval`, read on every tick (a reload may change it).
+    pub fn new(threads: usize, retained: Arc<RetainedBudget>) -> SysShared {
         SysShared {
             started: Instant::now(),
-            interval,
             slots: (0..threads).map(|_| Mutex::default()).collect(),
             retained,
             gauge_round: AtomicU32::new(0),
@@ -111,7 +106,7 @@ pub struct IoStats {
 impl IoStats {
     /// Counters of I/O thread `index`; thread 0 also refreshes the topics.
     pub fn new(index: usize, shared: Arc<SysShared>) -> IoStats {
-        let refresh = (index == 0 && shared.interval.is_some()).then(|| Refresh {
+        let refresh = (index == 0).then(|| Refresh {
             next: shared.started,
             topics: SysTopics::new(),
             asked: false,
@@ -164,7 +159,7 @@ impl Core {
     /// interval is up, publishes the topics that changed.
     pub(super) fn sys_tick(&mut self, now: Instant) {
         let shared = self.stats.shared.clone();
-        let Some(interval) = shared.interval else {
+        let Some(interval) = self.cfg.sys.interval else {
             return;
         };
         if let Some(refresh) = self.stats.refresh.as_mut().filter(|r| !r.asked) {
@@ -213,6 +208,8 @@ impl Core {
         let Some(refresh) = self.stats.refresh.as_mut() else {
             return;
         };
+        // A reload that shortened the interval takes effect now, not after the old one.
+        refresh.next = refresh.next.min(now + interval);
         if now < refresh.next {
             return;
         }

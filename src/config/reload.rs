@@ -20,13 +20,10 @@
 //!   retained message.
 //! - `mqtt.shared_subscription_strategy`: each shard builds its shared-subscription groups with
 //!   it (`Shard::with_budget`), and a running shard has no way to be told another one.
-//! - `limits.max_retained_messages`, `limits.max_retained_bytes`: the maxima of the one
-//!   `RetainedBudget` every shard shares are plain fields, fixed when it is built.
-//! - `sys.interval`: `SysShared` keeps it, and I/O thread 0 sets up its refresh (or none, when
-//!   off) as it starts.
 //!
-//! Every other key takes effect: `log.level`, `server.max_connections`, the rest of `[mqtt]` and
-//! `[limits]`, `[redirect]`, `[auth]` and the listeners. Making one of the keys above reloadable
+//! Every other key takes effect: `log.level`, `server.max_connections`, the rest of `[mqtt]`,
+//! `[limits]` (the retained maxima too), `[redirect]`, `[auth]`, `[sys] interval` and the
+//! listeners. Making one of the keys above reloadable
 //! is a change in `net` or `router` first, then moving it from `restart_only` to `key` here.
 //!
 //! # Adding a field to `Config`
@@ -36,7 +33,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use super::cli::{file_then_flags, Cli};
 use super::{
@@ -215,7 +211,7 @@ pub fn plan(running: &Config, new: &Config) -> ReloadPlan {
     );
     server.key("max_connections", max_connections, &new.max_connections);
     compare_mqtt(&mut diff, mqtt, &new.mqtt, &mut config.mqtt);
-    compare_sys(&mut diff, sys, &mut config.sys);
+    compare_sys(&mut diff, sys, &new.sys);
     compare_auth(&mut diff.section("auth."), auth, &new.auth);
     let auth_changed = *auth != new.auth;
     let listeners = plan_listeners(&mut diff, running, &config);
@@ -281,7 +277,7 @@ fn compare_mqtt(
         &mut effective.shared_strategy,
         |s| strategy_name(*s).to_owned(),
     );
-    compare_limits(diff, &running.limits, &new.limits, &mut effective.limits);
+    compare_limits(diff, &running.limits, &new.limits);
     let mut redirect = diff.section("redirect.");
     compare_fields!(redirect, RedirectConfig, &running.redirect, new.redirect,
         keys {
@@ -294,18 +290,15 @@ fn compare_mqtt(
     );
 }
 
-/// `[limits]`; the retained maxima are restart-only.
-fn compare_limits(
-    diff: &mut Diff,
-    running: &LimitsConfig,
-    new: &LimitsConfig,
-    effective: &mut LimitsConfig,
-) {
+/// `[limits]`: every key takes effect (the retained maxima through `RetainedBudget::set_limits`).
+fn compare_limits(diff: &mut Diff, running: &LimitsConfig, new: &LimitsConfig) {
     let mut limits = diff.section("limits.");
     compare_fields!(limits, LimitsConfig, running, new,
         keys {
             max_topic_length => "max_topic_length",
             max_subscriptions_per_client => "max_subscriptions_per_client",
+            max_retained_messages => "max_retained_messages",
+            max_retained_bytes => "max_retained_bytes",
             max_user_properties => "max_user_properties",
             max_properties_size => "max_properties_size",
             packet_timeout => "packet_timeout",
@@ -313,29 +306,15 @@ fn compare_limits(
             publish_bytes_rate => "publish_bytes_rate",
             rate_limit_policy => "rate_limit_policy",
         }
-        elsewhere { max_retained_messages, max_retained_bytes }
-    );
-    let count = |n: &usize| n.to_string();
-    limits.restart_only(
-        "max_retained_messages",
-        &running.max_retained_messages,
-        &mut effective.max_retained_messages,
-        count,
-    );
-    limits.restart_only(
-        "max_retained_bytes",
-        &running.max_retained_bytes,
-        &mut effective.max_retained_bytes,
-        count,
+        elsewhere {}
     );
 }
 
-/// `[sys]`: its one key is restart-only.
-fn compare_sys(diff: &mut Diff, running: &SysConfig, effective: &mut SysConfig) {
+/// `[sys]`: the interval takes effect on I/O thread 0's next tick.
+fn compare_sys(diff: &mut Diff, running: &SysConfig, new: &SysConfig) {
     let SysConfig { interval } = running;
-    let show = |i: &Option<Duration>| i.map_or_else(|| "0 (off)".to_owned(), |d| format!("{d:?}"));
     let mut sys = diff.section("sys.");
-    sys.restart_only("interval", interval, &mut effective.interval, show);
+    sys.key("interval", interval, &new.interval);
 }
 
 /// The keys of an auth table: `[auth]`, or a listener's effective auth settings.

@@ -1,15 +1,17 @@
 //! The accept loop: owns the listening sockets and deals new connections to the I/O threads.
 //!
-//! Owns: listeners, `max_connections` (broker-wide and per listener), TCP_NODELAY on every
-//! accepted socket. TLS handshakes are not done here: the I/O thread runs them without blocking. Must not touch: any
+//! Owns: the listening sockets (added and removed by a config reload through [`AcceptorMsg`]),
+//! `max_connections` (broker-wide and per listener), TCP_NODELAY on every accepted socket. TLS
+//! handshakes are not done here: the I/O thread runs them without blocking. Must not touch: any
 //! connection after it is handed to an I/O thread.
 
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::shared::{Control, NetListener, Wiring};
 use crate::broker::Shared;
@@ -17,25 +19,108 @@ use crate::broker::Shared;
 /// How long to wait before retrying after a failed accept.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Token of the acceptor's stop waker.
-pub const STOP: Token = Token(usize::MAX);
+/// Token of the acceptor's waker (a message waits).
+pub const WAKE: Token = Token(usize::MAX);
 
-/// Accepts until the stop waker fires, then tells the I/O threads to shut down.
+/// Orders for the accept loop.
+pub enum AcceptorMsg {
+    /// Stop accepting and tell the I/O threads to shut down.
+    Stop,
+    /// A config reload changed the listeners.
+    Listeners(ListenerUpdate),
+}
+
+/// What a config reload changes in the listening sockets.
+#[derive(Default)]
+pub struct ListenerUpdate {
+    /// New listening sockets, already bound.
+    pub add: Vec<(TcpListener, NetListener)>,
+    /// Listeners (by [`crate::broker::Listener::id`]) to close.
+    pub remove: Vec<u32>,
+    /// Kept listeners whose transport settings (TLS certificates) were rebuilt.
+    pub replace: Vec<NetListener>,
+}
+
+/// Sends [`AcceptorMsg`]s to the accept loop and wakes it.
+#[derive(Clone)]
+pub struct AcceptorHandle {
+    tx: Sender<AcceptorMsg>,
+    waker: Arc<Waker>,
+}
+
+impl AcceptorHandle {
+    /// A handle over the loop's channel and waker.
+    pub fn new(tx: Sender<AcceptorMsg>, waker: Arc<Waker>) -> AcceptorHandle {
+        AcceptorHandle { tx, waker }
+    }
+
+    /// Sends `msg`; returns at once.
+    pub fn send(&self, msg: AcceptorMsg) {
+        // After the loop has stopped, nothing is left to tell.
+        if self.tx.send(msg).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                log::error!("cannot wake the acceptor: {e}");
+            }
+        }
+    }
+}
+
+/// The listening sockets by poll token (a removed one leaves a hole, reused by the next added).
+struct Sockets(Vec<Option<(TcpListener, NetListener)>>);
+
+impl Sockets {
+    fn add(&mut self, poll: &Poll, mut socket: TcpListener, net: NetListener) {
+        let token = self
+            .0
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.0.len());
+        if let Err(e) = poll
+            .registry()
+            .register(&mut socket, Token(token), Interest::READABLE)
+        {
+            log::error!("cannot watch listener: {e}");
+        }
+        if token == self.0.len() {
+            self.0.push(Some((socket, net)));
+        } else {
+            self.0[token] = Some((socket, net));
+        }
+    }
+
+    fn apply(&mut self, poll: &Poll, update: ListenerUpdate) {
+        for slot in &mut self.0 {
+            let Some((socket, net)) = slot else { continue };
+            let id = net.listener.id;
+            if update.remove.contains(&id) {
+                let _ = poll.registry().deregister(socket);
+                *slot = None;
+            } else if let Some(new) = update.replace.iter().find(|n| n.listener.id == id) {
+                *net = new.clone();
+            }
+        }
+        for (socket, net) in update.add {
+            self.add(poll, socket, net);
+        }
+    }
+}
+
+/// Accepts until told to stop, then tells the I/O threads to shut down.
 pub fn run(
     mut poll: Poll,
-    mut listeners: Vec<(TcpListener, NetListener)>,
+    listeners: Vec<(TcpListener, NetListener)>,
+    inbox: Receiver<AcceptorMsg>,
     shared: Arc<Shared>,
     wiring: Arc<Wiring>,
 ) {
     let mut events = Events::with_capacity(64);
     let mut next = 0usize;
-    for (i, (l, _)) in listeners.iter_mut().enumerate() {
-        if let Err(e) = poll.registry().register(l, Token(i), Interest::READABLE) {
-            log::error!("cannot watch listener: {e}");
-        }
+    let mut sockets = Sockets(Vec::new());
+    for (socket, net) in listeners {
+        sockets.add(&poll, socket, net);
     }
     let mut backoff = false;
-    loop {
+    'run: loop {
         // After a failed accept (EMFILE...), retry on a timer: sockets already waiting in the
         // backlog raise no new readiness edge, so waiting for one could wait for ever.
         let timeout = backoff.then_some(ACCEPT_RETRY);
@@ -46,14 +131,17 @@ pub fn run(
             log::error!("acceptor poll failed: {e}");
             break;
         }
-        if events.iter().any(|ev| ev.token() == STOP) {
-            break;
+        while let Ok(msg) = inbox.try_recv() {
+            match msg {
+                AcceptorMsg::Stop => break 'run,
+                AcceptorMsg::Listeners(update) => sockets.apply(&poll, update),
+            }
         }
         if backoff || !events.is_empty() {
             // Accept on every listener: cheap (one WouldBlock each when idle) and it covers the
             // retry after a failure.
             backoff = false;
-            for (socket, listener) in &listeners {
+            for (socket, listener) in sockets.0.iter().flatten() {
                 backoff |= !accept_all(socket, listener, &shared, &wiring, &mut next);
             }
         }

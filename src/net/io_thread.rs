@@ -206,6 +206,10 @@ impl IoThread {
                     let _ = reply.send(self.core.admin(req));
                     self.drain_outbox(false);
                 }
+                Control::Reconfigure => {
+                    self.core.reconfigure();
+                    self.drain_outbox(false);
+                }
                 Control::Shutdown => return false,
             }
         }

@@ -6,6 +6,7 @@
 pub mod acceptor;
 pub mod admin;
 pub mod io_thread;
+pub mod reload;
 pub mod shared;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -22,14 +23,16 @@ use mio::{Poll, Waker};
 
 use crate::auth::Authenticator;
 use crate::broker::sys_stats::SysShared;
-use crate::broker::{Core, Listener, Shared};
-use crate::config::{Config, ListenerConfig, ListenerProtocol};
+use crate::broker::{Core, Shared};
+use crate::config::Config;
 use crate::router::retained_limit::RetainedBudget;
 use crate::router::shard::Shard;
 use crate::router::worker::{run_shard, Mailbox};
 
+use acceptor::{AcceptorHandle, AcceptorMsg};
 use io_thread::{IoThread, WAKER};
-use shared::{IoHandle, NetListener, Wiring};
+pub use reload::Reloader;
+use shared::{IoHandle, Wiring};
 
 /// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
 /// thread, which is the backpressure from router to publishers; the router itself never blocks.
@@ -37,90 +40,13 @@ const ROUTER_QUEUE: usize = 1024;
 
 /// Stops a running broker from any thread.
 #[derive(Clone)]
-pub struct StopHandle(Arc<Waker>);
+pub struct StopHandle(AcceptorHandle);
 
 impl StopHandle {
     /// Asks the broker to stop; returns at once.
     pub fn stop(&self) {
-        if let Err(e) = self.0.wake() {
-            log::error!("cannot signal the acceptor to stop: {e}");
-        }
+        self.0.send(AcceptorMsg::Stop);
     }
-}
-
-/// Re-reads the password, ACL and certificate files of a running broker (SIGHUP).
-/// Holds only the reloadable parts, never [`Shared`]: that holds the router channels, whose
-/// senders must all go for the router threads to exit.
-#[derive(Clone)]
-pub struct Reloader {
-    auths: Vec<Arc<Authenticator>>,
-    #[cfg(feature = "tls")]
-    tls: Vec<(SocketAddr, Arc<tls::TlsAcceptor>)>,
-}
-
-impl Reloader {
-    /// Reloads every listener's auth files and TLS certificates. What fails to load keeps its
-    /// previous version; each failure is one message in the error list. Connections stay up;
-    /// new TLS connections get the new certificate.
-    pub fn reload(&self) -> Result<(), Vec<String>> {
-        let mut errors = Vec::new();
-        for auth in &self.auths {
-            if let Err(e) = auth.reload() {
-                errors.push(e.to_string());
-            }
-        }
-        #[cfg(feature = "tls")]
-        for (bind, tls) in &self.tls {
-            if let Err(e) = tls.reload() {
-                errors.push(format!("listener {bind}: {e}"));
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
-}
-
-/// The runtime state of one configured listener: its authenticator and TLS certificates.
-fn net_listener(
-    id: u32,
-    l: &ListenerConfig,
-    global: &Arc<Authenticator>,
-) -> io::Result<NetListener> {
-    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
-    let auth = match &l.auth {
-        None => global.clone(),
-        Some(cfg) => {
-            let auth = Authenticator::load(cfg)
-                .map_err(|e| invalid(format!("listener {}: {e}", l.bind)))?;
-            for warning in auth.warnings() {
-                log::warn!("listener {}: {warning}", l.bind);
-            }
-            Arc::new(auth)
-        }
-    };
-    #[cfg(feature = "tls")]
-    let tls = match (&l.protocol, &l.tls) {
-        (ListenerProtocol::Mqtts, Some(t)) => Some(Arc::new(
-            tls::TlsAcceptor::load(t).map_err(|e| invalid(format!("listener {}: {e}", l.bind)))?,
-        )),
-        _ => None,
-    };
-    #[cfg(not(feature = "tls"))]
-    if l.protocol == ListenerProtocol::Mqtts {
-        return Err(invalid(format!(
-            "listener {}: protocol = \"mqtts\" but this picomq was built without TLS support \
-             (cargo feature `tls`)",
-            l.bind
-        )));
-    }
-    Ok(NetListener {
-        listener: Arc::new(Listener::new(id, l.clone(), auth)),
-        #[cfg(feature = "tls")]
-        tls,
-    })
 }
 
 /// A running broker.
@@ -129,7 +55,7 @@ pub struct Broker {
     auth: Arc<Authenticator>,
     reloader: Reloader,
     addrs: Vec<SocketAddr>,
-    stop: Arc<Waker>,
+    stop: AcceptorHandle,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -143,27 +69,13 @@ impl Broker {
             log::warn!("{warning}");
         }
         let auth = Arc::new(auth);
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
         let runtimes = cfg
             .listeners
             .iter()
             .enumerate()
-            .map(|(i, l)| net_listener(i as u32, l, &auth))
+            .map(|(i, l)| reload::net_listener(i as u32, l, &auth).map_err(invalid))
             .collect::<io::Result<Vec<_>>>()?;
-        let mut auths: Vec<Arc<Authenticator>> = vec![auth.clone()];
-        for r in &runtimes {
-            let a = r.listener.auth();
-            if !auths.iter().any(|x| Arc::ptr_eq(x, &a)) {
-                auths.push(a);
-            }
-        }
-        let reloader = Reloader {
-            auths,
-            #[cfg(feature = "tls")]
-            tls: runtimes
-                .iter()
-                .filter_map(|r| Some((r.listener.settings().cfg.bind, r.tls.clone()?)))
-                .collect(),
-        };
         let mut listeners = Vec::new();
         for l in &cfg.listeners {
             let listener = TcpListener::bind(l.bind).map_err(|e| {
@@ -210,11 +122,7 @@ impl Broker {
             threads.push(t);
         }
         drop(mailboxes);
-        let sys = Arc::new(SysShared::new(
-            cfg.io_threads,
-            cfg.sys.interval,
-            budget.clone(),
-        ));
+        let sys = Arc::new(SysShared::new(cfg.io_threads, budget.clone()));
         let shared = Arc::new(Shared::new(
             cfg.clone(),
             auth.clone(),
@@ -235,11 +143,22 @@ impl Broker {
             threads.push(t);
         }
         let poll = Poll::new()?;
-        let stop = Arc::new(Waker::new(poll.registry(), acceptor::STOP)?);
+        let waker = Arc::new(Waker::new(poll.registry(), acceptor::WAKE)?);
+        let (atx, arx) = unbounded();
+        let stop = AcceptorHandle::new(atx, waker);
+        let reloader = Reloader::new(
+            (*cfg).clone(),
+            runtimes.clone(),
+            addrs.clone(),
+            shared.clone(),
+            budget,
+            wiring.io.clone(),
+            stop.clone(),
+        );
         let accepting: Vec<_> = listeners.into_iter().zip(runtimes).collect();
         let t = std::thread::Builder::new()
             .name("picomq-accept".into())
-            .spawn(move || acceptor::run(poll, accepting, shared, wiring))?;
+            .spawn(move || acceptor::run(poll, accepting, arx, shared, wiring))?;
         threads.push(t);
         for a in &addrs {
             log::info!("listening on {a}");

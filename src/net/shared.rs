@@ -33,6 +33,8 @@ pub enum Control {
     Adopt(Box<Adopted>),
     /// An admin request; the core's reply goes back on the channel.
     Admin(AdminRequest, Sender<AdminReply>),
+    /// The broker-wide configuration was reloaded (`broker::Shared` holds the new one).
+    Reconfigure,
     /// Disconnect everyone and exit.
     Shutdown,
 }

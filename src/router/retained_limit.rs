@@ -18,8 +18,10 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 /// message-property bytes ([`crate::message::Message::cost`]).
 #[derive(Debug)]
 pub struct RetainedBudget {
-    max_count: usize,
-    max_bytes: usize,
+    /// Maxima (a config reload may change them; stored messages above a lowered maximum stay
+    /// until replaced, cleared or expired, and no new topic is stored meanwhile).
+    max_count: AtomicUsize,
+    max_bytes: AtomicUsize,
     count: AtomicUsize,
     bytes: AtomicUsize,
 }
@@ -28,11 +30,17 @@ impl RetainedBudget {
     /// An empty store allowed `max_count` messages and `max_bytes` bytes.
     pub fn new(max_count: usize, max_bytes: usize) -> RetainedBudget {
         RetainedBudget {
-            max_count,
-            max_bytes,
+            max_count: AtomicUsize::new(max_count),
+            max_bytes: AtomicUsize::new(max_bytes),
             count: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
         }
+    }
+
+    /// New maxima (config reload).
+    pub fn set_limits(&self, max_count: usize, max_bytes: usize) {
+        self.max_count.store(max_count, Ordering::Relaxed);
+        self.max_bytes.store(max_bytes, Ordering::Relaxed);
     }
 
     /// No limit at all.
@@ -43,10 +51,14 @@ impl RetainedBudget {
     /// Reserves room for one new topic costing `cost` bytes; false (and nothing reserved) when
     /// either maximum would be passed. Exact across shards (compare-and-swap, no overshoot).
     pub fn try_add(&self, cost: usize) -> bool {
+        let (max_count, max_bytes) = (
+            self.max_count.load(Ordering::Relaxed),
+            self.max_bytes.load(Ordering::Relaxed),
+        );
         let counted = self
             .count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                (c < self.max_count).then_some(c + 1)
+                (c < max_count).then_some(c + 1)
             })
             .is_ok();
         if !counted {
@@ -55,7 +67,7 @@ impl RetainedBudget {
         let sized = self
             .bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
-                b.checked_add(cost).filter(|&n| n <= self.max_bytes)
+                b.checked_add(cost).filter(|&n| n <= max_bytes)
             })
             .is_ok();
         if !sized {

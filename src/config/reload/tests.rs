@@ -85,7 +85,7 @@ fn thread_counts_keep_their_running_value() {
 }
 
 #[test]
-fn router_and_sys_settings_keep_their_running_value() {
+fn router_strategy_keeps_its_running_value_while_retained_limits_and_sys_apply() {
     let running = conf("");
     let new = conf(
         "[mqtt]\nshared_subscription_strategy = \"sticky\"\n\
@@ -93,8 +93,17 @@ fn router_and_sys_settings_keep_their_running_value() {
          [sys]\ninterval = 0\n",
     );
     let p = plan(&running, &new);
-    assert_eq!(p.config, running);
-    assert!(p.nothing_changed(), "{:?}", p.changed);
+    let mut want = new.clone();
+    want.mqtt.shared_strategy = running.mqtt.shared_strategy;
+    assert_eq!(p.config, want);
+    assert_eq!(
+        p.changed,
+        [
+            "limits.max_retained_messages",
+            "limits.max_retained_bytes",
+            "sys.interval"
+        ]
+    );
     let found: Vec<(&str, &str, &str)> = p
         .needs_restart
         .iter()
@@ -102,12 +111,7 @@ fn router_and_sys_settings_keep_their_running_value() {
         .collect();
     assert_eq!(
         found,
-        [
-            ("mqtt.shared_subscription_strategy", "round_robin", "sticky"),
-            ("limits.max_retained_messages", "100000", "10"),
-            ("limits.max_retained_bytes", "67108864", "1024"),
-            ("sys.interval", "10s", "0 (off)"),
-        ]
+        [("mqtt.shared_subscription_strategy", "round_robin", "sticky"),]
     );
     // Only the restart-only keys were put back.
     let mut mixed = new.clone();
@@ -115,7 +119,15 @@ fn router_and_sys_settings_keep_their_running_value() {
     let p = plan(&running, &mixed);
     assert_eq!(p.config.mqtt.max_inflight, 7);
     assert_eq!(p.config.mqtt.shared_strategy, SharedStrategy::RoundRobin);
-    assert_eq!(p.changed, ["mqtt.max_inflight"]);
+    assert_eq!(
+        p.changed,
+        [
+            "mqtt.max_inflight",
+            "limits.max_retained_messages",
+            "limits.max_retained_bytes",
+            "sys.interval"
+        ]
+    );
 }
 
 #[test]
