@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use crate::auth::{Access, ClientAcl, SubscribeVerdict};
 use crate::config::MqttConfig;
 use crate::message::{SessionRef, SharedMessage, SubEntry};
-use crate::protocol::encode::encoded_len;
 use crate::protocol::topic::split_shared;
 use crate::protocol::{
     Auth, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
@@ -26,7 +25,7 @@ use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
 use super::enhanced_auth::{LinkAuth, ReAuthStep};
 use super::limits::{refuse_filter, PublishRate};
-use super::outbound::{Outbound, Peer, Queued};
+use super::outbound::{AckOutcome, Outbound, Peer, Queued, RecOutcome};
 use super::outbuf::OutBuf;
 
 mod publish;
@@ -116,6 +115,25 @@ pub struct Session {
     username: Option<Arc<str>>,
     /// Publish rate state: per client, so it outlives any one connection.
     rate: PublishRate,
+}
+
+/// Whether a SUBSCRIBE or UNSUBSCRIBE with these filters must close the connection because one is
+/// empty. A topic filter MUST be at least one character long [MQTT-4.7.3-1].
+///
+/// MQTT 3.1 and 3.1.1: yes. SUBACK can only say "failure" (0x80) and UNSUBACK nothing at all, so
+/// the violation could not be reported per filter; [MQTT-4.8.0-1] says a protocol violation closes
+/// the connection (Mosquitto does so too).
+///
+/// MQTT 5.0: no. SUBACK and UNSUBACK carry a reason code per filter, and 0x8F Topic Filter invalid
+/// exists for exactly this: the bad entry is refused and the others in the same packet still
+/// take effect, which surprises a client least (one bad entry does not cost it the connection
+/// and the other subscriptions). It is also how every other invalid filter (`a/#/b`, `+x`) is
+/// already answered here, so an empty one is not treated differently from other bad syntax.
+fn empty_filter_closes<'a>(
+    v: ProtocolVersion,
+    mut filters: impl Iterator<Item = &'a String>,
+) -> bool {
+    !v.is_v5() && filters.any(|f| f.is_empty())
 }
 
 /// Why a link went away without the session asking for it.
@@ -239,7 +257,10 @@ impl Session {
             reason: ReasonCode::SUCCESS,
             properties: ack,
         };
-        out.wire.packet(&Packet::ConnAck(connack), v);
+        if !self.send(Packet::ConnAck(connack), out) {
+            // Not even the CONNACK fits the client's Maximum Packet Size: closed unanswered.
+            return;
+        }
         if let Some(link) = self.link.as_mut() {
             self.outbound
                 .resend_inflight(&mut link.peer, now, &mut out.wire);
@@ -313,24 +334,15 @@ impl Session {
         let v = link.version;
         match packet {
             Packet::Publish(p) => self.on_publish(p, cfg, now, out),
-            Packet::PubAck(a) => {
-                self.outbound.on_puback(a.packet_id);
-                self.pump(now, out);
-            }
-            Packet::PubRec(a) => {
-                let failed = a.reason.is_error();
-                self.outbound
-                    .on_pubrec(a.packet_id, failed, v, &mut out.wire);
-                self.pump(now, out);
-            }
-            Packet::PubRel(a) => self.on_pubrel(a.packet_id, v, out),
-            Packet::PubComp(a) => {
-                self.outbound.on_pubcomp(a.packet_id);
-                self.pump(now, out);
-            }
+            Packet::PubAck(a) => self.on_ack(a, false, now, out),
+            Packet::PubComp(a) => self.on_ack(a, true, now, out),
+            Packet::PubRec(a) => self.on_pubrec(a, now, out),
+            Packet::PubRel(a) => self.on_pubrel(a, out),
             Packet::Subscribe(s) => self.on_subscribe(s, cfg, out),
             Packet::Unsubscribe(u) => self.on_unsubscribe(u, v, out),
-            Packet::PingReq => out.wire.packet(&Packet::PingResp, v),
+            Packet::PingReq => {
+                self.send(Packet::PingResp, out);
+            }
             Packet::Disconnect(d) => self.on_disconnect(d, cfg, out),
             Packet::Connect(_) => self.violation(ReasonCode::PROTOCOL_ERROR, "second CONNECT", out),
             Packet::Auth(a) => self.on_auth(a, out),
@@ -364,7 +376,9 @@ impl Session {
             None => ReAuthStep::Fail(ReasonCode::PROTOCOL_ERROR, "AUTH without a method"),
         };
         match step {
-            ReAuthStep::Reply(packet) => out.wire.packet(&packet, link.version),
+            ReAuthStep::Reply(packet) => {
+                self.send(*packet, out);
+            }
             ReAuthStep::Fail(reason, what) => self.violation(reason, what, out),
         }
     }
@@ -410,25 +424,133 @@ impl Session {
             if link.problem_info {
                 d.properties.reason_string = why.map(str::to_owned);
             }
-            let mut packet = Packet::Disconnect(d);
-            if encoded_len(&packet, link.version) > link.peer.max_packet as usize {
-                // Too big for the client: the reason string goes first, the reference last.
-                if let Packet::Disconnect(d) = &mut packet {
-                    d.properties.reason_string = None;
-                    if encoded_len(&packet, link.version) > link.peer.max_packet as usize {
-                        packet = Packet::Disconnect(Disconnect {
-                            reason,
-                            properties: Properties::default(),
-                        });
-                    }
-                }
-            }
-            out.wire.packet(&packet, link.version);
+            // Too large for the client even without its optional parts: closed unannounced.
+            let max = link.peer.max_packet;
+            out.wire
+                .packet_within(Packet::Disconnect(d), link.version, max);
         }
         out.actions.push(Action::Close);
     }
 
-    fn on_pubrel(&mut self, id: u16, v: ProtocolVersion, out: &mut Output) {
+    /// Writes `packet` to the attached client if it fits its Maximum Packet Size (see
+    /// [`OutBuf::packet_within`], which drops optional properties first). When it cannot fit, the
+    /// connection is closed without it [MQTT-3.1.2-24] and false is returned.
+    pub(super) fn send(&mut self, packet: Packet, out: &mut Output) -> bool {
+        let Some(link) = self.link.as_mut() else {
+            return false;
+        };
+        let name = packet.name();
+        if out
+            .wire
+            .packet_within(packet, link.version, link.peer.max_packet)
+        {
+            return true;
+        }
+        log::debug!(
+            "client {}: {name} larger than its Maximum Packet Size {}: closing",
+            self.client_id,
+            link.peer.max_packet
+        );
+        if !link.closing {
+            link.closing = true;
+            out.actions.push(Action::Close);
+        }
+        false
+    }
+
+    /// Whether a v5 acknowledgement carries a reason code its packet type does not allow.
+    ///
+    /// The check is here and answered with Protocol Error (0x82), not in the decoder as Malformed
+    /// Packet (0x81): such a packet parses fine, and MQTT 5.0 section 1.2 defines a Protocol Error
+    /// as "an error that is detected after the packet has been parsed and found to contain data
+    /// that is not allowed by the protocol"; a Malformed Packet is one that "cannot be parsed".
+    /// Mosquitto answers it the same way.
+    fn bad_ack_reason(&mut self, a: &PubResponse, kind: Packet, out: &mut Output) -> bool {
+        let v5 = self.link.as_ref().is_some_and(|l| l.version.is_v5());
+        let allowed = match kind {
+            Packet::PubAck(_) | Packet::PubRec(_) => a.reason.allowed_in_puback_or_pubrec(),
+            _ => a.reason.allowed_in_pubrel_or_pubcomp(),
+        };
+        if v5 && !allowed {
+            let what = match kind {
+                Packet::PubAck(_) => "reason code not allowed in PUBACK",
+                Packet::PubRec(_) => "reason code not allowed in PUBREC",
+                Packet::PubRel(_) => "reason code not allowed in PUBREL",
+                _ => "reason code not allowed in PUBCOMP",
+            };
+            self.violation(ReasonCode::PROTOCOL_ERROR, what, out);
+            return true;
+        }
+        false
+    }
+
+    /// PUBACK (`comp` false) or PUBCOMP (`comp` true) from the client. The wrong kind for the
+    /// message in flight (PUBACK for QoS 2; PUBCOMP for QoS 1 or before our PUBREL) is a protocol
+    /// violation: 3.1.1 closes [MQTT-4.8.0-1], 5.0 sends DISCONNECT 0x82 (section 4.13).
+    fn on_ack(&mut self, a: PubResponse, comp: bool, now: Instant, out: &mut Output) {
+        let kind = if comp {
+            Packet::PubComp(PubResponse::ok(a.packet_id))
+        } else {
+            Packet::PubAck(PubResponse::ok(a.packet_id))
+        };
+        if self.bad_ack_reason(&a, kind, out) {
+            return;
+        }
+        let outcome = if comp {
+            self.outbound.on_pubcomp(a.packet_id)
+        } else {
+            self.outbound.on_puback(a.packet_id)
+        };
+        match outcome {
+            AckOutcome::Done => self.pump(now, out),
+            AckOutcome::NotInFlight => {}
+            AckOutcome::WrongKind if comp => self.violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "PUBCOMP for a message not released",
+                out,
+            ),
+            AckOutcome::WrongKind => self.violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "PUBACK for a QoS 2 message",
+                out,
+            ),
+        }
+    }
+
+    /// PUBREC from the client: PUBREL for a message in flight (again for a repeat), PUBREL 0x92
+    /// for an id not in flight (5.0; a plain PUBREL in 3.1.1, which has no reason codes), nothing
+    /// when the client refused the message (the id and window slot are then free).
+    fn on_pubrec(&mut self, a: PubResponse, now: Instant, out: &mut Output) {
+        if self.bad_ack_reason(&a, Packet::PubRec(PubResponse::ok(a.packet_id)), out) {
+            return;
+        }
+        let id = a.packet_id;
+        match self.outbound.on_pubrec(id, a.reason.is_error()) {
+            RecOutcome::Release => {
+                self.send(Packet::PubRel(PubResponse::ok(id)), out);
+            }
+            RecOutcome::NotFound => {
+                let rel = PubResponse {
+                    reason: ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+                    ..PubResponse::ok(id)
+                };
+                self.send(Packet::PubRel(rel), out);
+            }
+            RecOutcome::Ended => self.pump(now, out),
+            RecOutcome::Ignored => {}
+            RecOutcome::WrongKind => self.violation(
+                ReasonCode::PROTOCOL_ERROR,
+                "PUBREC for a QoS 1 message",
+                out,
+            ),
+        }
+    }
+
+    fn on_pubrel(&mut self, a: PubResponse, out: &mut Output) {
+        let id = a.packet_id;
+        if self.bad_ack_reason(&a, Packet::PubRel(PubResponse::ok(id)), out) {
+            return;
+        }
         let reason = match self.awaiting_rel.iter().position(|&x| x == id) {
             Some(pos) => {
                 self.awaiting_rel.swap_remove(pos);
@@ -441,14 +563,16 @@ impl Session {
             reason,
             properties: Properties::default(),
         };
-        out.wire.packet(&Packet::PubComp(ack), v);
+        self.send(Packet::PubComp(ack), out);
     }
 
     fn on_subscribe(&mut self, s: Subscribe, cfg: &MqttConfig, out: &mut Output) {
         let Some(link) = self.link.as_ref() else {
             return;
         };
-        let v = link.version;
+        if empty_filter_closes(link.version, s.filters.iter().map(|(f, _)| f)) {
+            return self.violation(ReasonCode::MALFORMED_PACKET, "empty topic filter", out);
+        }
         if s.properties.subscription_identifiers.len() > 1 {
             let what = "several subscription identifiers";
             return self.violation(ReasonCode::PROTOCOL_ERROR, what, out);
@@ -507,7 +631,7 @@ impl Session {
             reasons,
             properties: Properties::default(),
         };
-        out.wire.packet(&Packet::SubAck(ack), v);
+        self.send(Packet::SubAck(ack), out);
     }
 
     /// Whether this session has shared subscriptions, so the router must know when it is away.
@@ -530,8 +654,16 @@ impl Session {
     }
 
     fn on_unsubscribe(&mut self, u: Unsubscribe, v: ProtocolVersion, out: &mut Output) {
+        if empty_filter_closes(v, u.filters.iter()) {
+            return self.violation(ReasonCode::MALFORMED_PACKET, "empty topic filter", out);
+        }
         let mut reasons = Vec::with_capacity(u.filters.len());
         for filter in u.filters {
+            if filter.is_empty() {
+                // 5.0 only (3.1.1 closed above): see `empty_filter_closes`.
+                reasons.push(ReasonCode::TOPIC_FILTER_INVALID);
+                continue;
+            }
             match self.subscriptions.remove_entry(filter.as_str()) {
                 Some((filter, _)) => {
                     if split_shared(&filter).is_some() {
@@ -548,7 +680,7 @@ impl Session {
             reasons,
             properties: Properties::default(),
         };
-        out.wire.packet(&Packet::UnsubAck(ack), v);
+        self.send(Packet::UnsubAck(ack), out);
     }
 
     fn on_disconnect(&mut self, d: Disconnect, cfg: &MqttConfig, out: &mut Output) {
@@ -607,19 +739,19 @@ impl Session {
         };
         // A DISCONNECT already sent (a violation, a redirect at shutdown) is the last packet.
         let may_send = link.version.is_v5() && !link.closing;
-        if loss == Some(LinkLoss::TakenOver) && may_send {
+        let last_word = match loss {
+            Some(LinkLoss::TakenOver) => Some(ReasonCode::SESSION_TAKEN_OVER),
+            Some(LinkLoss::Shutdown) => Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            _ => None,
+        };
+        if let Some(reason) = last_word.filter(|_| may_send) {
             let d = Disconnect {
-                reason: ReasonCode::SESSION_TAKEN_OVER,
+                reason,
                 properties: Properties::default(),
             };
-            out.wire.packet(&Packet::Disconnect(d), link.version);
-        }
-        if loss == Some(LinkLoss::Shutdown) && may_send {
-            let d = Disconnect {
-                reason: ReasonCode::SERVER_SHUTTING_DOWN,
-                properties: Properties::default(),
-            };
-            out.wire.packet(&Packet::Disconnect(d), link.version);
+            let max = link.peer.max_packet;
+            out.wire
+                .packet_within(Packet::Disconnect(d), link.version, max);
         }
         self.detached_at = Some(now);
         if self.expiry > 0 && self.has_shared() {
