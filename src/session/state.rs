@@ -5,7 +5,8 @@
 //! (protocol version, keep-alive, will, topic aliases, the client's limits). Inputs are decoded
 //! packets, deliveries from the router and `now`; outputs are bytes in an [`OutBuf`] and
 //! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
-//! Inbound PUBLISH handling lives in the child module `publish` (`state/publish.rs`).
+//! Inbound PUBLISH handling lives in the child module `publish` (`state/publish.rs`), the
+//! acknowledgements of both QoS flows in `acks` (`state/acks.rs`).
 
 use crate::router::hash::FastMap;
 use crate::sys::is_sys_topic;
@@ -17,18 +18,21 @@ use crate::config::MqttConfig;
 use crate::message::{SessionRef, SharedMessage, SubEntry};
 use crate::protocol::topic::split_shared;
 use crate::protocol::{
-    Auth, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
-    QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    Auth, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, QoS,
+    ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::aliases::{InboundAliases, OutboundAliases};
 use super::connect::grant_qos;
 use super::enhanced_auth::{LinkAuth, ReAuthStep};
 use super::limits::{refuse_filter, PublishRate};
-use super::outbound::{AckOutcome, Outbound, Peer, Queued, RecOutcome};
+use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
 
+mod acks;
 mod publish;
+
+use acks::AckKind;
 
 /// What the I/O layer must do on behalf of a session.
 #[derive(Debug, Clone)]
@@ -334,8 +338,8 @@ impl Session {
         let v = link.version;
         match packet {
             Packet::Publish(p) => self.on_publish(p, cfg, now, out),
-            Packet::PubAck(a) => self.on_ack(a, false, now, out),
-            Packet::PubComp(a) => self.on_ack(a, true, now, out),
+            Packet::PubAck(a) => self.on_ack(AckKind::Ack, a, now, out),
+            Packet::PubComp(a) => self.on_ack(AckKind::Comp, a, now, out),
             Packet::PubRec(a) => self.on_pubrec(a, now, out),
             Packet::PubRel(a) => self.on_pubrel(a, out),
             Packet::Subscribe(s) => self.on_subscribe(s, cfg, out),
@@ -456,114 +460,6 @@ impl Session {
             out.actions.push(Action::Close);
         }
         false
-    }
-
-    /// Whether a v5 acknowledgement carries a reason code its packet type does not allow.
-    ///
-    /// The check is here and answered with Protocol Error (0x82), not in the decoder as Malformed
-    /// Packet (0x81): such a packet parses fine, and MQTT 5.0 section 1.2 defines a Protocol Error
-    /// as "an error that is detected after the packet has been parsed and found to contain data
-    /// that is not allowed by the protocol"; a Malformed Packet is one that "cannot be parsed".
-    /// Mosquitto answers it the same way.
-    fn bad_ack_reason(&mut self, a: &PubResponse, kind: Packet, out: &mut Output) -> bool {
-        let v5 = self.link.as_ref().is_some_and(|l| l.version.is_v5());
-        let allowed = match kind {
-            Packet::PubAck(_) | Packet::PubRec(_) => a.reason.allowed_in_puback_or_pubrec(),
-            _ => a.reason.allowed_in_pubrel_or_pubcomp(),
-        };
-        if v5 && !allowed {
-            let what = match kind {
-                Packet::PubAck(_) => "reason code not allowed in PUBACK",
-                Packet::PubRec(_) => "reason code not allowed in PUBREC",
-                Packet::PubRel(_) => "reason code not allowed in PUBREL",
-                _ => "reason code not allowed in PUBCOMP",
-            };
-            self.violation(ReasonCode::PROTOCOL_ERROR, what, out);
-            return true;
-        }
-        false
-    }
-
-    /// PUBACK (`comp` false) or PUBCOMP (`comp` true) from the client. The wrong kind for the
-    /// message in flight (PUBACK for QoS 2; PUBCOMP for QoS 1 or before our PUBREL) is a protocol
-    /// violation: 3.1.1 closes [MQTT-4.8.0-1], 5.0 sends DISCONNECT 0x82 (section 4.13).
-    fn on_ack(&mut self, a: PubResponse, comp: bool, now: Instant, out: &mut Output) {
-        let kind = if comp {
-            Packet::PubComp(PubResponse::ok(a.packet_id))
-        } else {
-            Packet::PubAck(PubResponse::ok(a.packet_id))
-        };
-        if self.bad_ack_reason(&a, kind, out) {
-            return;
-        }
-        let outcome = if comp {
-            self.outbound.on_pubcomp(a.packet_id)
-        } else {
-            self.outbound.on_puback(a.packet_id)
-        };
-        match outcome {
-            AckOutcome::Done => self.pump(now, out),
-            AckOutcome::NotInFlight => {}
-            AckOutcome::WrongKind if comp => self.violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "PUBCOMP for a message not released",
-                out,
-            ),
-            AckOutcome::WrongKind => self.violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "PUBACK for a QoS 2 message",
-                out,
-            ),
-        }
-    }
-
-    /// PUBREC from the client: PUBREL for a message in flight (again for a repeat), PUBREL 0x92
-    /// for an id not in flight (5.0; a plain PUBREL in 3.1.1, which has no reason codes), nothing
-    /// when the client refused the message (the id and window slot are then free).
-    fn on_pubrec(&mut self, a: PubResponse, now: Instant, out: &mut Output) {
-        if self.bad_ack_reason(&a, Packet::PubRec(PubResponse::ok(a.packet_id)), out) {
-            return;
-        }
-        let id = a.packet_id;
-        match self.outbound.on_pubrec(id, a.reason.is_error()) {
-            RecOutcome::Release => {
-                self.send(Packet::PubRel(PubResponse::ok(id)), out);
-            }
-            RecOutcome::NotFound => {
-                let rel = PubResponse {
-                    reason: ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
-                    ..PubResponse::ok(id)
-                };
-                self.send(Packet::PubRel(rel), out);
-            }
-            RecOutcome::Ended => self.pump(now, out),
-            RecOutcome::Ignored => {}
-            RecOutcome::WrongKind => self.violation(
-                ReasonCode::PROTOCOL_ERROR,
-                "PUBREC for a QoS 1 message",
-                out,
-            ),
-        }
-    }
-
-    fn on_pubrel(&mut self, a: PubResponse, out: &mut Output) {
-        let id = a.packet_id;
-        if self.bad_ack_reason(&a, Packet::PubRel(PubResponse::ok(id)), out) {
-            return;
-        }
-        let reason = match self.awaiting_rel.iter().position(|&x| x == id) {
-            Some(pos) => {
-                self.awaiting_rel.swap_remove(pos);
-                ReasonCode::SUCCESS
-            }
-            None => ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
-        };
-        let ack = PubResponse {
-            packet_id: id,
-            reason,
-            properties: Properties::default(),
-        };
-        self.send(Packet::PubComp(ack), out);
     }
 
     fn on_subscribe(&mut self, s: Subscribe, cfg: &MqttConfig, out: &mut Output) {
