@@ -85,6 +85,12 @@ impl Message {
     /// Topic, payload and message-property bytes (see [`Properties::message_bytes`]), the figure
     /// counted against per-client queue limits and the retained store's byte limit, so a message
     /// with a small payload and many user properties is not counted as small.
+    ///
+    /// This is what the message really holds because the decoder never lets a payload pin more
+    /// than its own packet: a payload decoded from a connection's read buffer is a copy of its own
+    /// bytes, or, for a large packet that was alone in the buffer, that buffer trimmed to the
+    /// packet (`protocol::decode`, module docs). A sliced payload would keep the whole read
+    /// buffer alive, uncounted.
     pub fn cost(&self) -> usize {
         self.cost as usize
     }
@@ -185,6 +191,44 @@ mod tests {
         // Each user property also counts its in-memory overhead, so 1,000 empty ones are not free.
         p.user_properties = vec![(String::new(), String::new()); 1000];
         assert!(message(p).cost() >= 14 + 1000 * 2 * std::mem::size_of::<String>());
+    }
+
+    #[test]
+    fn cost_is_what_a_decoded_small_message_holds() {
+        use crate::protocol::decode::decode_packet;
+        use crate::protocol::encode::encode_packet;
+        use crate::protocol::{Packet, ProtocolVersion, Publish};
+        // A small PUBLISH at the front of a 1 MiB read buffer, more input behind it.
+        let publish = Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: true,
+            topic: "a/b".into(),
+            packet_id: None,
+            properties: Properties::default(),
+            payload: Bytes::from_static(b"12345"),
+        };
+        let mut buf = bytes::BytesMut::with_capacity(1 << 20);
+        encode_packet(&Packet::Publish(publish), ProtocolVersion::V311, &mut buf);
+        buf.extend_from_slice(&[0xC0]);
+        let v = Some(ProtocolVersion::V311);
+        let Ok(Some(Packet::Publish(p))) = decode_packet(&mut buf, v, u32::MAX) else {
+            panic!("expected PUBLISH");
+        };
+        let m = Message::new(
+            p.topic.into_boxed_str(),
+            p.payload,
+            p.qos,
+            p.retain,
+            p.properties,
+            None,
+            None,
+        );
+        assert_eq!(m.cost(), 8);
+        // The payload is the only handle on its allocation: the read buffer is not held.
+        assert!(m.payload.is_unique());
+        drop(buf);
+        assert_eq!(&m.payload[..], b"12345");
     }
 
     #[test]

@@ -6,10 +6,15 @@
 //! which side), topic *filter* syntax (the session validates filters per entry with `topic`, so it
 //! can answer per filter in SUBACK), sockets or clocks.
 //!
-//! Zero copy: a complete packet is split off the read buffer and frozen; payloads, passwords,
-//! correlation and authentication data are slices of that shared buffer.
+//! Copy or share: payloads, passwords, correlation and authentication data come out as `Bytes`.
+//! A packet that is all the read buffer holds and at least [`SHARE_MIN`] bytes long takes the
+//! buffer over (trimmed to the packet, no copy of the payload); every other packet's fields are
+//! copied into allocations of their own. Slicing a small packet out of a connection's read buffer
+//! would let one small retained or queued message keep that whole buffer (up to the maximum packet
+//! size plus a read budget) alive, and the memory budgets, which count message bytes, would not
+//! see it.
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::DecodeError;
 use super::packet::{
@@ -77,6 +82,11 @@ pub fn peek_fixed_header(
     Ok(Some(header))
 }
 
+/// Smallest packet whose fields may share the read buffer instead of being copied: below it a
+/// copy costs less than the allocation it could pin, above it the copy is skipped when the packet
+/// is alone in the buffer.
+pub const SHARE_MIN: usize = 16 * 1024;
+
 const CONNECT: u8 = 1;
 const CONNACK: u8 = 2;
 const PUBLISH: u8 = 3;
@@ -93,9 +103,9 @@ const PINGRESP: u8 = 13;
 const DISCONNECT: u8 = 14;
 const AUTH: u8 = 15;
 
-/// Decodes one packet from the front of `buf` if it is complete, removing its bytes (split off and
-/// frozen, so payloads share the buffer without copying). Returns `Ok(None)`, leaving `buf`
-/// untouched, while the packet is incomplete.
+/// Decodes one packet from the front of `buf` if it is complete, removing its bytes (binary fields
+/// are copied out, or share the buffer when the packet is large and alone in it: see the module
+/// docs). Returns `Ok(None)`, leaving `buf` untouched, while the packet is incomplete.
 ///
 /// `version` is `None` before CONNECT: then only CONNECT is accepted (anything else is Protocol
 /// Error "first packet must be CONNECT"). CONNECT is decoded whatever `version` says, with the
@@ -126,16 +136,66 @@ pub fn decode_packet_limited(
     if buf.len() < header.total_len() {
         return Ok(None);
     }
-    let frame = buf.split_to(header.total_len()).freeze();
-    let body = Reader::with_limits(frame.slice(header.header_len..), limits);
-    let flags = header.first_byte & 0x0F;
-    let packet = match (packet_type, version) {
-        (CONNECT, _) => decode_connect(body)?,
-        (_, Some(v)) => decode_body(packet_type, flags, body, v)?,
-        // Unreachable: check_first_byte only lets CONNECT through without a version.
-        (_, None) => return Err(DecodeError::protocol("first packet must be CONNECT")),
+    let remaining_len_minimal = wire::is_minimal_varint(
+        wire::len_to_u32(header.remaining_len),
+        header.header_len - 1,
+    );
+    let packet = if header.total_len() >= SHARE_MIN && buf.len() == header.total_len() {
+        let frame = take_whole(buf);
+        let body = frame.slice(header.header_len..);
+        decode_frame(header, packet_type, Reader::shared(&body, limits), version)?
+    } else {
+        let body = buf
+            .get(header.header_len..header.total_len())
+            .unwrap_or_default();
+        let packet = decode_frame(header, packet_type, Reader::copying(body, limits), version)?;
+        buf.advance(header.total_len());
+        packet
     };
+    // [MQTT-1.5.5-1] holds for the Remaining Length too; a CONNECT tells its version only now.
+    if !remaining_len_minimal && packet_version(&packet, version).is_some_and(|v| v.is_v5()) {
+        return Err(DecodeError::malformed(
+            "remaining length not in its minimal encoding",
+        ));
+    }
     Ok(Some(packet))
+}
+
+/// The version a packet was decoded with: the one a CONNECT names, else the connection's.
+fn packet_version(packet: &Packet, version: Option<ProtocolVersion>) -> Option<ProtocolVersion> {
+    match packet {
+        Packet::Connect(c) => Some(c.protocol),
+        _ => version,
+    }
+}
+
+/// Takes the whole of `buf` (one complete large packet) as `Bytes` without copying it: the
+/// allocation is handed over and trimmed to the packet (a shrinking `realloc`, done in place by
+/// the allocator), so what the packet's fields keep alive is the packet and nothing more. `buf`
+/// is left empty, and the connection allocates a fresh one on its next read.
+fn take_whole(buf: &mut BytesMut) -> Bytes {
+    let mut vec: Vec<u8> = std::mem::take(buf).into();
+    vec.shrink_to_fit();
+    Bytes::from(vec)
+}
+
+/// Decodes the body of one framed packet.
+fn decode_frame(
+    header: FixedHeader,
+    packet_type: u8,
+    mut body: Reader<'_>,
+    version: Option<ProtocolVersion>,
+) -> Result<Packet, DecodeError> {
+    let flags = header.first_byte & 0x0F;
+    match (packet_type, version) {
+        (CONNECT, _) => decode_connect(body),
+        (_, Some(v)) => {
+            body.require_minimal_varints(v.is_v5());
+            decode_body(packet_type, flags, body, v)
+        }
+        // Unreachable: check_first_byte only lets CONNECT through without a version.
+        (_, None) => Err(DecodeError::protocol("first packet must be CONNECT")),
+    }
 }
 
 /// Validates the packet type and the reserved flag bits of the fixed header (MQTT 5.0 section
@@ -177,7 +237,7 @@ fn check_flags(flags: u8, expected: u8) -> Result<(), DecodeError> {
 fn decode_body(
     packet_type: u8,
     flags: u8,
-    mut r: Reader,
+    mut r: Reader<'_>,
     v: ProtocolVersion,
 ) -> Result<Packet, DecodeError> {
     let packet = match packet_type {
@@ -216,7 +276,7 @@ fn decode_body(
 
 /// Reads v5 properties for `ctx`, or nothing (an empty set) before MQTT 5.
 fn props_if_v5(
-    r: &mut Reader,
+    r: &mut Reader<'_>,
     v: ProtocolVersion,
     ctx: PropCtx,
 ) -> Result<Properties, DecodeError> {
@@ -228,7 +288,7 @@ fn props_if_v5(
 }
 
 /// Reads a packet identifier that must not be 0 (MQTT 5.0 section 2.2.1).
-fn packet_id(r: &mut Reader) -> Result<u16, DecodeError> {
+fn packet_id(r: &mut Reader<'_>) -> Result<u16, DecodeError> {
     let id = r.u16()?;
     if id == 0 {
         return Err(DecodeError::malformed("packet identifier 0"));
@@ -248,7 +308,7 @@ fn v5_protocol_else_malformed(v: ProtocolVersion, what: &'static str) -> DecodeE
 
 /// CONNECT (MQTT 5.0 section 3.1; 3.1.1 section 3.1; 3.1 `MQIsdp`). The version comes from the
 /// packet itself.
-fn decode_connect(mut r: Reader) -> Result<Packet, DecodeError> {
+fn decode_connect(mut r: Reader<'_>) -> Result<Packet, DecodeError> {
     let name = r.binary()?;
     let level = r.u8()?;
     let protocol = match (&name[..], level) {
@@ -263,6 +323,7 @@ fn decode_connect(mut r: Reader) -> Result<Packet, DecodeError> {
         }
         _ => return Err(DecodeError::malformed("unknown protocol name")),
     };
+    r.require_minimal_varints(protocol.is_v5());
     let flags = ConnectFlags::parse(r.u8()?, protocol)?;
     let keep_alive = r.u16()?;
     let properties = props_if_v5(&mut r, protocol, PropCtx::Connect)?;
@@ -307,10 +368,13 @@ struct ConnectFlags {
 }
 
 impl ConnectFlags {
-    /// Reserved bit 0 set, will QoS 3, will QoS/retain without the will flag, and (before 5.0) a
-    /// password without a user name are all Malformed Packet.
+    /// Reserved bit 0 set (3.1.1 and 5.0 only), will QoS 3, will QoS/retain without the will
+    /// flag, and (before 5.0) a password without a user name are all Malformed Packet.
     fn parse(flags: u8, protocol: ProtocolVersion) -> Result<ConnectFlags, DecodeError> {
-        if flags & 0x01 != 0 {
+        // [MQTT-3.1.2-3] (3.1.1 and 5.0): the server MUST validate that the reserved flag is 0.
+        // MQTT 3.1 (`MQIsdp`, level 3) states no such rule for bit 0, and some old 3.1 clients
+        // send garbage there, so it is ignored at that level.
+        if flags & 0x01 != 0 && protocol != ProtocolVersion::V31 {
             return Err(DecodeError::malformed("reserved CONNECT flag set"));
         }
         let will_flag = flags & 0x04 != 0;
@@ -340,7 +404,7 @@ impl ConnectFlags {
 
 /// CONNACK. A 3.1.1 return code above 5 is reserved and so Malformed Packet (it could not be
 /// re-encoded faithfully); a 5.0 reason code is carried as is.
-fn decode_connack(mut r: Reader, v: ProtocolVersion) -> Result<ConnAck, DecodeError> {
+fn decode_connack(mut r: Reader<'_>, v: ProtocolVersion) -> Result<ConnAck, DecodeError> {
     let ack_flags = r.u8()?;
     // MQTT 3.1 has no Session Present flag: the whole byte is reserved there (the encoder writes
     // 0 for 3.1, so a decoded 1 would not round-trip; found by the `decode` fuzz target).
@@ -370,7 +434,11 @@ fn decode_connack(mut r: Reader, v: ProtocolVersion) -> Result<ConnAck, DecodeEr
 }
 
 /// PUBLISH (MQTT 5.0 section 3.3). The payload is the rest of the body, shared with the buffer.
-fn decode_publish(flags: u8, mut r: Reader, v: ProtocolVersion) -> Result<Publish, DecodeError> {
+fn decode_publish(
+    flags: u8,
+    mut r: Reader<'_>,
+    v: ProtocolVersion,
+) -> Result<Publish, DecodeError> {
     let dup = flags & 0x08 != 0;
     let retain = flags & 0x01 != 0;
     let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(DecodeError::malformed("PUBLISH QoS 3"))?;
@@ -407,7 +475,7 @@ fn decode_publish(flags: u8, mut r: Reader, v: ProtocolVersion) -> Result<Publis
 
 /// PUBACK, PUBREC, PUBREL, PUBCOMP. In 5.0 a body of 2 bytes means Success without properties
 /// and 3 bytes a reason code without properties (MQTT 5.0 section 3.4.2.1).
-fn decode_pub_response(mut r: Reader, v: ProtocolVersion) -> Result<PubResponse, DecodeError> {
+fn decode_pub_response(mut r: Reader<'_>, v: ProtocolVersion) -> Result<PubResponse, DecodeError> {
     let mut response = PubResponse::ok(packet_id(&mut r)?);
     if v.is_v5() && !r.is_empty() {
         response.reason = ReasonCode(r.u8()?);
@@ -449,7 +517,7 @@ fn decode_sub_options(byte: u8, v: ProtocolVersion) -> Result<SubscriptionOption
 
 /// SUBSCRIBE. Filters are only checked as UTF-8 strings here; wildcard syntax is the session's
 /// job (it answers per filter).
-fn decode_subscribe(mut r: Reader, v: ProtocolVersion) -> Result<Subscribe, DecodeError> {
+fn decode_subscribe(mut r: Reader<'_>, v: ProtocolVersion) -> Result<Subscribe, DecodeError> {
     let packet_id = packet_id(&mut r)?;
     let properties = props_if_v5(&mut r, v, PropCtx::Subscribe)?;
     let mut filters = Vec::new();
@@ -472,7 +540,7 @@ fn decode_subscribe(mut r: Reader, v: ProtocolVersion) -> Result<Subscribe, Deco
 }
 
 /// SUBACK. In 3.1.1 only 0, 1, 2 and 0x80 are return codes; 0x80 becomes Unspecified error.
-fn decode_suback(mut r: Reader, v: ProtocolVersion) -> Result<SubAck, DecodeError> {
+fn decode_suback(mut r: Reader<'_>, v: ProtocolVersion) -> Result<SubAck, DecodeError> {
     let packet_id = packet_id(&mut r)?;
     let properties = props_if_v5(&mut r, v, PropCtx::SubAck)?;
     let codes = r.rest();
@@ -497,7 +565,7 @@ fn decode_suback(mut r: Reader, v: ProtocolVersion) -> Result<SubAck, DecodeErro
 }
 
 /// UNSUBSCRIBE: at least one filter, each a UTF-8 string (syntax checked by the session).
-fn decode_unsubscribe(mut r: Reader, v: ProtocolVersion) -> Result<Unsubscribe, DecodeError> {
+fn decode_unsubscribe(mut r: Reader<'_>, v: ProtocolVersion) -> Result<Unsubscribe, DecodeError> {
     let packet_id = packet_id(&mut r)?;
     let properties = props_if_v5(&mut r, v, PropCtx::Unsubscribe)?;
     let mut filters = Vec::new();
@@ -518,7 +586,7 @@ fn decode_unsubscribe(mut r: Reader, v: ProtocolVersion) -> Result<Unsubscribe, 
 }
 
 /// UNSUBACK: just the packet identifier in 3.1.1; properties and one reason per filter in 5.0.
-fn decode_unsuback(mut r: Reader, v: ProtocolVersion) -> Result<UnsubAck, DecodeError> {
+fn decode_unsuback(mut r: Reader<'_>, v: ProtocolVersion) -> Result<UnsubAck, DecodeError> {
     let packet_id = packet_id(&mut r)?;
     let properties = props_if_v5(&mut r, v, PropCtx::UnsubAck)?;
     let reasons: Vec<ReasonCode> = if v.is_v5() {
@@ -544,7 +612,7 @@ fn decode_unsuback(mut r: Reader, v: ProtocolVersion) -> Result<UnsubAck, Decode
 /// one byte is a reason code alone, more is a reason code and properties (MQTT 5.0 sections
 /// 3.14.2.2.1 and 3.15.2.2.1).
 fn decode_reason_tail(
-    r: &mut Reader,
+    r: &mut Reader<'_>,
     v: ProtocolVersion,
     ctx: PropCtx,
 ) -> Result<(ReasonCode, Properties), DecodeError> {

@@ -79,6 +79,29 @@ impl ReasonCode {
         self.0 >= 0x80
     }
 
+    /// Whether PUBACK and PUBREC may carry this code (MQTT 5.0 sections 3.4.2.1 and 3.5.2.1,
+    /// [MQTT-3.4.2-1] / [MQTT-3.5.2-1]: the sender MUST use one of these).
+    pub fn allowed_in_puback_or_pubrec(self) -> bool {
+        matches!(
+            self,
+            ReasonCode::SUCCESS
+                | ReasonCode::NO_MATCHING_SUBSCRIBERS
+                | ReasonCode::UNSPECIFIED_ERROR
+                | ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR
+                | ReasonCode::NOT_AUTHORIZED
+                | ReasonCode::TOPIC_NAME_INVALID
+                | ReasonCode::PACKET_IDENTIFIER_IN_USE
+                | ReasonCode::QUOTA_EXCEEDED
+                | ReasonCode::PAYLOAD_FORMAT_INVALID
+        )
+    }
+
+    /// Whether PUBREL and PUBCOMP may carry this code (MQTT 5.0 sections 3.6.2.1 and 3.7.2.1,
+    /// [MQTT-3.6.2-1] / [MQTT-3.7.2-1]): Success or Packet Identifier not found only.
+    pub fn allowed_in_pubrel_or_pubcomp(self) -> bool {
+        self == ReasonCode::SUCCESS || self == ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+    }
+
     /// The MQTT 3.1/3.1.1 CONNACK return code for a CONNACK reason (3.1.1 section 3.2.2.3):
     /// 0 accepted, 1 unacceptable protocol version, 2 identifier rejected, 3 server unavailable,
     /// 4 bad user name or password, 5 not authorized.

@@ -24,7 +24,8 @@ pub const MAX_FIELD_LEN: usize = u16::MAX as usize;
 /// Returns `Ok(None)` when `buf` ends before the integer does (more bytes are needed), and
 /// `Ok(Some((value, bytes_used)))` otherwise. A fourth byte with the continuation bit set is
 /// Malformed Packet right away, without waiting for a fifth byte. Non-minimal encodings (such as
-/// `0x80 0x00` for 0) are accepted: the specification does not require the shortest form.
+/// `0x80 0x00` for 0) are returned as they are: only MQTT 5.0 forbids them [MQTT-1.5.5-1], so
+/// the caller, which knows the version, checks with [`is_minimal_varint`].
 pub fn read_varint_prefix(buf: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
     let mut value: u32 = 0;
     for i in 0..4 {
@@ -39,6 +40,12 @@ pub fn read_varint_prefix(buf: &[u8]) -> Result<Option<(u32, usize)>, DecodeErro
     Err(DecodeError::malformed(
         "variable byte integer longer than 4 bytes",
     ))
+}
+
+/// True when `used` bytes is the shortest encoding of `value`, as MQTT 5.0 requires
+/// [MQTT-1.5.5-1] ("the encoded value MUST use the minimum number of bytes necessary").
+pub fn is_minimal_varint(value: u32, used: usize) -> bool {
+    varint_len(value) == used
 }
 
 /// Number of bytes [`write_varint`] uses for `value` (1 to 4 for every representable value; 5 for
@@ -128,28 +135,59 @@ pub fn check_utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
 
 /// A read cursor over one packet body. Every read checks bounds and reports running past the end
 /// as Malformed Packet ("truncated"), because the body length is fixed by the Remaining Length.
-/// Binary reads return slices of the shared buffer (no copy).
+///
+/// Binary reads (payload, correlation and authentication data, password) come out as `Bytes` in
+/// one of two ways, chosen by whoever builds the cursor: slices of an `owner` buffer (no copy; the
+/// slice keeps the owner's whole allocation alive), or, without an owner, copies of exactly their
+/// own bytes, so that a small message kept for long (retained, queued) does not pin the large read
+/// buffer it was decoded from.
 #[derive(Debug, Clone)]
-pub struct Reader {
-    buf: Bytes,
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    /// The buffer `buf` lies in, when binary fields may share it.
+    owner: Option<&'a Bytes>,
     pos: usize,
     /// Caps on property blocks read through this cursor (and its sub-readers).
     limits: props::PropLimits,
+    /// Refuse a Variable Byte Integer not in its shortest form (MQTT 5.0 [MQTT-1.5.5-1]).
+    minimal_varints: bool,
 }
 
-impl Reader {
-    /// A cursor at the start of `buf`, with no property limits.
-    pub fn new(buf: Bytes) -> Reader {
-        Reader::with_limits(buf, props::PropLimits::UNLIMITED)
+impl<'a> Reader<'a> {
+    /// A cursor over the whole of `buf`, sharing it, with no property limits and lenient
+    /// Variable Byte Integers.
+    pub fn new(buf: &'a Bytes) -> Reader<'a> {
+        Reader::shared(buf, props::PropLimits::UNLIMITED)
     }
 
-    /// A cursor at the start of `buf` whose property blocks must stay within `limits`.
-    pub fn with_limits(buf: Bytes, limits: props::PropLimits) -> Reader {
+    /// A cursor over `buf` whose binary fields are slices of it (no copy).
+    pub fn shared(buf: &'a Bytes, limits: props::PropLimits) -> Reader<'a> {
         Reader {
             buf,
+            owner: Some(buf),
             pos: 0,
             limits,
+            minimal_varints: false,
         }
+    }
+
+    /// A cursor over `buf` whose binary fields are copied out, each into its own allocation.
+    pub fn copying(buf: &'a [u8], limits: props::PropLimits) -> Reader<'a> {
+        Reader {
+            buf,
+            owner: None,
+            pos: 0,
+            limits,
+            minimal_varints: false,
+        }
+    }
+
+    /// Makes every later Variable Byte Integer (here and in sub-readers) Malformed Packet unless
+    /// it uses the fewest bytes possible: required by MQTT 5.0 [MQTT-1.5.5-1]. MQTT 3.1.1 section
+    /// 2.2.3 only shows the encoding algorithm and states no such requirement, so 3.1 and 3.1.1
+    /// stay lenient.
+    pub fn require_minimal_varints(&mut self, on: bool) {
+        self.minimal_varints = on;
     }
 
     /// The property limits this cursor enforces.
@@ -167,24 +205,38 @@ impl Reader {
         self.remaining() == 0
     }
 
-    /// Takes the next `n` bytes as a shared slice.
-    fn take_bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
-        if n > self.remaining() {
-            return Err(DecodeError::malformed("packet truncated"));
-        }
-        let out = self.buf.slice(self.pos..self.pos + n);
+    /// Takes the next `n` bytes as raw bytes.
+    fn take_slice(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let buf: &'a [u8] = self.buf;
+        let out = buf
+            .get(self.pos..self.pos.saturating_add(n))
+            .ok_or(DecodeError::malformed("packet truncated"))?;
         self.pos += n;
         Ok(out)
     }
 
+    /// Turns raw bytes of this packet into `Bytes`: a slice of the owner, or a copy of its own.
+    fn to_bytes(&self, raw: &[u8]) -> Bytes {
+        match self.owner {
+            Some(owner) if !raw.is_empty() => owner.slice_ref(raw),
+            _ => Bytes::copy_from_slice(raw),
+        }
+    }
+
     /// Takes the next `n` bytes as a cursor of their own (used for a property block), reporting a
     /// length that runs past the body as Malformed Packet.
-    pub fn sub_reader(&mut self, n: usize) -> Result<Reader, DecodeError> {
+    pub fn sub_reader(&mut self, n: usize) -> Result<Reader<'a>, DecodeError> {
         if n > self.remaining() {
             return Err(DecodeError::malformed("length field exceeds packet"));
         }
-        let limits = self.limits;
-        self.take_bytes(n).map(|b| Reader::with_limits(b, limits))
+        let buf = self.take_slice(n)?;
+        Ok(Reader {
+            buf,
+            owner: self.owner,
+            pos: 0,
+            limits: self.limits,
+            minimal_varints: self.minimal_varints,
+        })
     }
 
     /// One byte.
@@ -210,11 +262,17 @@ impl Reader {
     }
 
     /// Variable Byte Integer; running out of bytes inside it is Malformed Packet here, because the
-    /// enclosing packet is already complete.
+    /// enclosing packet is already complete. A non-minimal encoding is Malformed Packet when the
+    /// cursor was told so ([`Reader::require_minimal_varints`]).
     pub fn varint(&mut self) -> Result<u32, DecodeError> {
         let rest = self.buf.get(self.pos..).unwrap_or(&[]);
         match read_varint_prefix(rest)? {
             Some((value, used)) => {
+                if self.minimal_varints && !is_minimal_varint(value, used) {
+                    return Err(DecodeError::malformed(
+                        "variable byte integer not in its minimal encoding",
+                    ));
+                }
                 self.pos += used;
                 Ok(value)
             }
@@ -222,23 +280,26 @@ impl Reader {
         }
     }
 
-    /// Binary data field: two-byte length, then that many bytes (shared, not copied).
+    /// Binary data field: two-byte length, then that many bytes (shared or copied, see
+    /// [`Reader`]).
     pub fn binary(&mut self) -> Result<Bytes, DecodeError> {
         let len = usize::from(self.u16()?);
-        self.take_bytes(len)
+        let raw = self.take_slice(len)?;
+        Ok(self.to_bytes(raw))
     }
 
     /// UTF-8 string field, checked with [`check_utf8`].
     pub fn string(&mut self) -> Result<String, DecodeError> {
-        let raw = self.binary()?;
-        check_utf8(&raw).map(str::to_owned)
+        let len = usize::from(self.u16()?);
+        let raw = self.take_slice(len)?;
+        check_utf8(raw).map(str::to_owned)
     }
 
-    /// Everything not read yet (shared, not copied); the cursor ends up empty.
+    /// Everything not read yet (shared or copied, see [`Reader`]); the cursor ends up empty.
     pub fn rest(&mut self) -> Bytes {
-        let out = self.buf.slice(self.pos.min(self.buf.len())..);
+        let raw = self.buf.get(self.pos..).unwrap_or(&[]);
         self.pos = self.buf.len();
-        out
+        self.to_bytes(raw)
     }
 
     /// Succeeds only if every byte was consumed: trailing bytes mean the Remaining Length does not
@@ -311,8 +372,56 @@ mod tests {
     }
 
     #[test]
+    fn mqtt_1_5_5_1_non_minimal_varint_is_malformed_only_when_required() {
+        for bytes in [
+            &[0x80, 0x00][..],
+            &[0x81, 0x00],
+            &[0xFF, 0x80, 0x00],
+            &[0x80, 0x80, 0x80, 0x00],
+        ] {
+            let lenient = Bytes::copy_from_slice(bytes);
+            assert!(
+                Reader::new(&lenient).varint().is_ok(),
+                "{bytes:02x?} lenient"
+            );
+            let mut strict = Reader::copying(bytes, props::PropLimits::UNLIMITED);
+            strict.require_minimal_varints(true);
+            let err = strict.varint().unwrap_err();
+            assert_eq!(
+                err.reason,
+                ReasonCode::MALFORMED_PACKET,
+                "{bytes:02x?} strict"
+            );
+        }
+        // Minimal encodings still pass in strict mode, edges included.
+        for value in [0, 127, 128, 16_383, 16_384, MAX_VARINT] {
+            let enc = encode(value);
+            let mut r = Reader::copying(&enc, props::PropLimits::UNLIMITED);
+            r.require_minimal_varints(true);
+            assert_eq!(r.varint(), Ok(value));
+        }
+    }
+
+    #[test]
+    fn copying_reader_gives_binary_fields_their_own_allocation() {
+        let big = Bytes::from(vec![0u8; 4096]);
+        let mut shared = Reader::new(&big);
+        let a = shared.binary().unwrap(); // length 0 then nothing
+        assert!(a.is_empty());
+        let b = shared.rest();
+        assert!(!b.is_unique(), "a shared slice keeps the big buffer alive");
+        drop(b);
+        let mut copying = Reader::copying(&big[..], props::PropLimits::UNLIMITED);
+        let _ = copying.u16();
+        let c = copying.rest();
+        assert!(c.is_unique());
+        assert!(big.is_unique(), "nothing else holds the big buffer");
+    }
+
+    #[test]
     fn varint_in_reader_truncated_is_malformed() {
-        let mut r = Reader::new(Bytes::from_static(&[0x80]));
+        let b = Bytes::from_static(&[0x80]);
+        let mut r = Reader::new(&b);
         assert_eq!(r.varint().unwrap_err().reason, ReasonCode::MALFORMED_PACKET);
     }
 
@@ -332,9 +441,11 @@ mod tests {
 
     #[test]
     fn reader_reports_truncation_and_trailing_bytes() {
-        let mut r = Reader::new(Bytes::from_static(&[0x00, 0x05, b'a']));
+        let b = Bytes::from_static(&[0x00, 0x05, b'a']);
+        let mut r = Reader::new(&b);
         assert_eq!(r.string().unwrap_err().reason, ReasonCode::MALFORMED_PACKET);
-        let mut r = Reader::new(Bytes::from_static(&[0x12, 0x34, 0x56]));
+        let b = Bytes::from_static(&[0x12, 0x34, 0x56]);
+        let mut r = Reader::new(&b);
         assert_eq!(r.u16(), Ok(0x1234));
         assert_eq!(r.finish().unwrap_err().reason, ReasonCode::MALFORMED_PACKET);
         assert_eq!(r.u8(), Ok(0x56));

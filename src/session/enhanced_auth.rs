@@ -16,9 +16,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::auth::{AuthExchange, AuthMethod, Step};
-use crate::protocol::{Auth, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
+use crate::protocol::{Auth, ConnAck, Connect, Packet, Properties, ProtocolVersion, ReasonCode};
 
-use super::connect::{write_refusal, Admitted};
+use super::connect::Admitted;
 use super::outbuf::OutBuf;
 
 /// Where a CONNECT with an Authentication Method stands.
@@ -30,7 +30,8 @@ pub enum ConnectStep {
     /// is the one that authenticated it: re-authentication must use the same one (hand it to
     /// [`LinkAuth::new`]), never one looked up again by name.
     Accepted(Box<Connect>, Admitted, Arc<dyn AuthMethod>),
-    /// A refusing CONNACK was written: close the connection once it is flushed.
+    /// A refusing CONNACK was written (unless even it exceeded the client's Maximum Packet Size):
+    /// close the connection once the output is flushed.
     Refused(ReasonCode),
     /// The client sent DISCONNECT during the exchange: close the connection without sending
     /// anything [MQTT-3.1.2-30] (the Will Message, if any, is not published: there is no
@@ -57,9 +58,21 @@ impl fmt::Debug for ConnectAuth {
     }
 }
 
-fn refuse(reason: ReasonCode, why: &str, client: &str, out: &mut OutBuf) -> ConnectStep {
+/// The Maximum Packet Size a CONNECT announced: every AUTH and CONNACK written during the
+/// exchange must fit in it [MQTT-3.1.2-24].
+fn client_max(connect: &Connect) -> u32 {
+    connect.properties.maximum_packet_size.unwrap_or(u32::MAX)
+}
+
+fn refuse(reason: ReasonCode, why: &str, client: &str, max: u32, out: &mut OutBuf) -> ConnectStep {
     log::info!("refused client {client:?}: {}: {why}", reason.name());
-    write_refusal(ProtocolVersion::V5, reason, out);
+    let ack = ConnAck {
+        session_present: false,
+        reason,
+        properties: Properties::default(),
+    };
+    // A CONNACK too large for the client is not sent; the connection closes all the same.
+    out.packet_within(Packet::ConnAck(ack), ProtocolVersion::V5, max);
     ConnectStep::Refused(reason)
 }
 
@@ -90,6 +103,7 @@ impl ConnectAuth {
                 ReasonCode::BAD_AUTHENTICATION_METHOD,
                 "unsupported authentication method",
                 &admitted.client_id,
+                client_max(&connect),
                 out,
             );
         };
@@ -110,6 +124,7 @@ impl ConnectAuth {
     /// 0x82).
     pub fn on_packet(self: Box<Self>, packet: Packet, out: &mut OutBuf) -> ConnectStep {
         let cid = &self.admitted.client_id;
+        let max = client_max(&self.connect);
         if let Packet::Disconnect(d) = &packet {
             log::info!(
                 "client {cid:?}: DISCONNECT ({}) during enhanced authentication",
@@ -119,18 +134,25 @@ impl ConnectAuth {
         }
         let Packet::Auth(a) = packet else {
             let what = format!("{} during enhanced authentication", packet.name());
-            return refuse(ReasonCode::PROTOCOL_ERROR, &what, cid, out);
+            return refuse(ReasonCode::PROTOCOL_ERROR, &what, cid, max, out);
         };
         if a.reason != ReasonCode::CONTINUE_AUTHENTICATION {
             return refuse(
                 ReasonCode::PROTOCOL_ERROR,
                 "AUTH reason is not 0x18",
                 cid,
+                max,
                 out,
             );
         }
         if a.properties.authentication_method.as_deref() != Some(self.method.name()) {
-            return refuse(ReasonCode::PROTOCOL_ERROR, "AUTH method differs", cid, out);
+            return refuse(
+                ReasonCode::PROTOCOL_ERROR,
+                "AUTH method differs",
+                cid,
+                max,
+                out,
+            );
         }
         self.advance(
             a.properties
@@ -142,6 +164,7 @@ impl ConnectAuth {
     }
 
     fn advance(mut self: Box<Self>, data: &[u8], out: &mut OutBuf) -> ConnectStep {
+        let max = client_max(&self.connect);
         match self.exchange.step(data) {
             Step::Continue(data) => {
                 // [MQTT-4.12.0-2]: the server's AUTH carries 0x18 and the method.
@@ -150,7 +173,13 @@ impl ConnectAuth {
                     self.method.name(),
                     Some(data),
                 );
-                out.packet(&packet, ProtocolVersion::V5);
+                if !out.packet_within(packet, ProtocolVersion::V5, max) {
+                    // The client could not receive this challenge: end the exchange unanswered
+                    // [MQTT-3.1.2-24] (the caller closes the connection).
+                    let cid = &self.admitted.client_id;
+                    log::info!("client {cid:?}: AUTH larger than its Maximum Packet Size");
+                    return ConnectStep::Refused(ReasonCode::PACKET_TOO_LARGE);
+                }
                 ConnectStep::Pending(self)
             }
             Step::Success { data, username } => {
@@ -162,7 +191,7 @@ impl ConnectAuth {
                     .is_some_and(|u| *u != username)
                 {
                     let why = "CONNECT user name differs from the authenticated one";
-                    return refuse(ReasonCode::BAD_USER_NAME_OR_PASSWORD, why, cid, out);
+                    return refuse(ReasonCode::BAD_USER_NAME_OR_PASSWORD, why, cid, max, out);
                 }
                 let c = &mut self.connect;
                 c.username = Some(username);
@@ -173,7 +202,7 @@ impl ConnectAuth {
             Step::Failure { why } => {
                 let cid = &self.admitted.client_id;
                 // [MQTT-4.12.0-4]: refuse with a CONNACK 0x80 or above and close.
-                refuse(ReasonCode::BAD_USER_NAME_OR_PASSWORD, &why, cid, out)
+                refuse(ReasonCode::BAD_USER_NAME_OR_PASSWORD, &why, cid, max, out)
             }
         }
     }

@@ -50,6 +50,34 @@ pub enum Stage {
     AwaitPubComp,
 }
 
+/// What a PUBACK or PUBCOMP did to the inflight window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// The flow it ends is over; its id and window slot are free.
+    Done,
+    /// No message with that id is in flight (a late duplicate): ignored.
+    NotInFlight,
+    /// The id is in flight at a stage this acknowledgement does not answer (PUBACK for QoS 2,
+    /// PUBCOMP for QoS 1 or before PUBREL): a protocol violation.
+    WrongKind,
+}
+
+/// What a PUBREC asks of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecOutcome {
+    /// Send PUBREL (the first one, or again for a repeated PUBREC).
+    Release,
+    /// The id is not in flight: send PUBREL with Packet Identifier not found (0x92) in 5.0, a
+    /// plain PUBREL in 3.1.1 (MQTT 5.0 section 3.6.2.1).
+    NotFound,
+    /// The client refused the message (reason >= 0x80): the exchange is over, nothing to send.
+    Ended,
+    /// Nothing to send and nothing changed.
+    Ignored,
+    /// The id is a QoS 1 message in flight: a protocol violation.
+    WrongKind,
+}
+
 #[derive(Debug, Clone)]
 struct Inflight {
     id: u16,
@@ -192,45 +220,62 @@ impl Outbound {
         }
     }
 
-    fn position(&self, id: u16, stage: Stage) -> Option<usize> {
+    /// Where the message with packet identifier `id` is in flight, and its stage.
+    fn find(&self, id: u16) -> Option<(usize, Stage)> {
         self.inflight
             .iter()
-            .position(|f| f.id == id && f.stage == stage)
+            .position(|f| f.id == id)
+            .map(|pos| (pos, self.inflight[pos].stage))
     }
 
-    /// PUBACK received. Returns false if no QoS 1 message was waiting for it.
-    pub fn on_puback(&mut self, id: u16) -> bool {
-        self.position(id, Stage::AwaitPubAck)
-            .and_then(|pos| self.inflight.remove(pos))
-            .is_some()
-    }
-
-    /// PUBREC received: answers PUBREL, or forgets the message if the client refused it
-    /// (reason >= 0x80). Returns false if no QoS 2 message was waiting for it.
-    pub fn on_pubrec(
-        &mut self,
-        id: u16,
-        failed: bool,
-        version: ProtocolVersion,
-        out: &mut OutBuf,
-    ) -> bool {
-        let Some(pos) = self.position(id, Stage::AwaitPubRec) else {
-            return false;
-        };
-        if failed {
-            self.inflight.remove(pos);
-        } else {
-            self.inflight[pos].stage = Stage::AwaitPubComp;
-            out.packet(&Packet::PubRel(PubResponse::ok(id)), version);
+    /// PUBACK received: ends a QoS 1 flow. A PUBACK for a QoS 2 message is the wrong kind of
+    /// acknowledgement; one for an id not in flight is ignored (a late duplicate).
+    pub fn on_puback(&mut self, id: u16) -> AckOutcome {
+        match self.find(id) {
+            Some((pos, Stage::AwaitPubAck)) => {
+                self.inflight.remove(pos);
+                AckOutcome::Done
+            }
+            Some(_) => AckOutcome::WrongKind,
+            None => AckOutcome::NotInFlight,
         }
-        true
     }
 
-    /// PUBCOMP received. Returns false if nothing was waiting for it.
-    pub fn on_pubcomp(&mut self, id: u16) -> bool {
-        self.position(id, Stage::AwaitPubComp)
-            .and_then(|pos| self.inflight.remove(pos))
-            .is_some()
+    /// PUBREC received (MQTT 5.0 section 4.3.3). The caller writes the PUBREL this asks for.
+    /// `failed` is a reason code of 0x80 or above: the client refused the message, which ends the
+    /// exchange with no PUBREL [MQTT-4.3.3-4] and frees its id and window slot.
+    pub fn on_pubrec(&mut self, id: u16, failed: bool) -> RecOutcome {
+        match self.find(id) {
+            Some((pos, Stage::AwaitPubRec)) if failed => {
+                self.inflight.remove(pos);
+                RecOutcome::Ended
+            }
+            Some((pos, Stage::AwaitPubRec)) => {
+                self.inflight[pos].stage = Stage::AwaitPubComp;
+                RecOutcome::Release
+            }
+            // A repeated PUBREC (ours PUBREL may have crossed it, or been lost with the link):
+            // PUBREL again. A refusal after acceptance changes nothing: PUBREL was already sent
+            // and the flow now ends with PUBCOMP [MQTT-4.3.3-3].
+            Some((_, Stage::AwaitPubComp)) if failed => RecOutcome::Ignored,
+            Some((_, Stage::AwaitPubComp)) => RecOutcome::Release,
+            Some((_, Stage::AwaitPubAck)) => RecOutcome::WrongKind,
+            None if failed => RecOutcome::Ignored,
+            None => RecOutcome::NotFound,
+        }
+    }
+
+    /// PUBCOMP received: ends a QoS 2 flow whose PUBREL was sent. A PUBCOMP for a QoS 1 message,
+    /// or for a QoS 2 message not released yet, is the wrong kind of acknowledgement.
+    pub fn on_pubcomp(&mut self, id: u16) -> AckOutcome {
+        match self.find(id) {
+            Some((pos, Stage::AwaitPubComp)) => {
+                self.inflight.remove(pos);
+                AckOutcome::Done
+            }
+            Some(_) => AckOutcome::WrongKind,
+            None => AckOutcome::NotInFlight,
+        }
     }
 
     /// After a reconnect: resend every unacknowledged PUBLISH with DUP set and every PUBREL, in the
@@ -239,7 +284,9 @@ impl Outbound {
         let before = self.inflight.len();
         self.inflight.retain(|f| match f.stage {
             Stage::AwaitPubComp => {
-                out.packet(&Packet::PubRel(PubResponse::ok(f.id)), peer.version);
+                // A PUBREL (4 bytes) always fits when the CONNACK before it (5 or more) did.
+                let rel = Packet::PubRel(PubResponse::ok(f.id));
+                out.packet_within(rel, peer.version, peer.max_packet);
                 true
             }
             // A message the reconnected client no longer accepts (a smaller Maximum Packet Size)

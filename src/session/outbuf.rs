@@ -2,22 +2,39 @@
 //!
 //! Owns: [`OutBuf`]. Small pieces (acks, PUBLISH headers, small payloads) are copied into one growing
 //! tail buffer; large payloads are queued as shared `Bytes` chunks so fan-out never copies them per
-//! subscriber. The I/O layer drains it with vectored writes. Must not touch: sockets (it only hands
-//! out `IoSlice`s and is told how many bytes were written).
+//! subscriber. The I/O layer drains it with vectored writes. Also owns the one rule that keeps a
+//! control packet within the client's Maximum Packet Size ([`OutBuf::packet_within`]). Must not
+//! touch: sockets (it only hands out `IoSlice`s and is told how many bytes were written).
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::protocol::encode::encode_packet;
+use crate::protocol::encode::{encode_packet, encoded_len};
 use crate::protocol::publish_header::PublishHeader;
-use crate::protocol::{Packet, ProtocolVersion};
+use crate::protocol::{Packet, Properties, ProtocolVersion};
 
 /// Payloads at least this long are queued by reference instead of copied into the tail.
 const SHARE_THRESHOLD: usize = 512;
 /// An emptied tail larger than this is freed, so idle connections hold no big buffers.
 const IDLE_TAIL_CAPACITY: usize = 4096;
+
+/// The properties of a packet the server sends that may lose their optional parts to fit a
+/// client's Maximum Packet Size (everything but PUBLISH and the client-only packets).
+fn droppable_properties(packet: &mut Packet) -> Option<&mut Properties> {
+    match packet {
+        Packet::ConnAck(a) => Some(&mut a.properties),
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+            Some(&mut r.properties)
+        }
+        Packet::SubAck(a) => Some(&mut a.properties),
+        Packet::UnsubAck(a) => Some(&mut a.properties),
+        Packet::Disconnect(d) => Some(&mut d.properties),
+        Packet::Auth(a) => Some(&mut a.properties),
+        _ => None,
+    }
+}
 
 /// Pending output of one connection. Bytes in `chunks` come before the bytes in `tail`.
 #[derive(Debug, Default)]
@@ -60,6 +77,47 @@ impl OutBuf {
         self.len += self.tail.len() - before;
         self.packets += 1;
         self.publishes += u64::from(matches!(packet, Packet::Publish(_)));
+    }
+
+    /// Appends `packet` only if its encoding fits in `max` bytes, the client's Maximum Packet Size
+    /// ([MQTT-3.1.2-24]: the server MUST NOT send a larger packet). To make it fit, the optional
+    /// parts are dropped in this order: the Reason String, then the User Properties (the order
+    /// [MQTT-3.2.2-19] / [MQTT-3.2.2-20] and their twins in every ack, DISCONNECT and AUTH
+    /// allow), then a Server Reference (optional too, MQTT 5.0 section 4.11: the reason code alone
+    /// still tells the client to go elsewhere). Returns false, writing nothing, when even that
+    /// does not fit; the caller then closes the connection without sending it.
+    ///
+    /// PUBLISH is not handled here: its properties belong to the application message, and one
+    /// that is too large is discarded instead ([MQTT-3.1.2-25], see `outbound`).
+    pub fn packet_within(
+        &mut self,
+        mut packet: Packet,
+        version: ProtocolVersion,
+        max: u32,
+    ) -> bool {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let fits = |p: &Packet| encoded_len(p, version) <= max;
+        if !fits(&packet) {
+            let steps: [fn(&mut Properties); 3] = [
+                |p| p.reason_string = None,
+                |p| p.user_properties = Vec::new(),
+                |p| p.server_reference = None,
+            ];
+            for step in steps {
+                let Some(props) = droppable_properties(&mut packet) else {
+                    break;
+                };
+                step(props);
+                if fits(&packet) {
+                    break;
+                }
+            }
+            if !fits(&packet) {
+                return false;
+            }
+        }
+        self.packet(&packet, version);
+        true
     }
 
     /// Appends a PUBLISH whose payload is shared: the header is encoded here, the payload is either
@@ -138,5 +196,84 @@ impl OutBuf {
         self.tail = BytesMut::new();
         self.len = 0;
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ConnAck, Disconnect, ReasonCode};
+
+    fn connack() -> Packet {
+        Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason: ReasonCode::NOT_AUTHORIZED,
+            properties: Properties {
+                reason_string: Some("r".repeat(20)),
+                user_properties: vec![("k".into(), "v".repeat(20))],
+                ..Properties::default()
+            },
+        })
+    }
+
+    /// What `packet_within` wrote for `packet` under `max`, decoded as v5.
+    fn written(packet: Packet, max: u32) -> Option<Packet> {
+        let mut out = OutBuf::new();
+        if !out.packet_within(packet, ProtocolVersion::V5, max) {
+            assert!(out.is_empty(), "nothing is written when it does not fit");
+            return None;
+        }
+        let mut bytes = out.take_all();
+        assert!(bytes.len() <= max as usize);
+        crate::protocol::decode::decode_packet(&mut bytes, Some(ProtocolVersion::V5), u32::MAX)
+            .expect("valid")
+    }
+
+    #[test]
+    fn mqtt_3_2_2_19_and_20_reason_string_goes_first_then_user_properties_then_nothing() {
+        let full = crate::protocol::encode::encoded_len(&connack(), ProtocolVersion::V5) as u32;
+        // Fits: unchanged.
+        assert_eq!(written(connack(), full), Some(connack()));
+        // One byte short: the reason string goes, the user property stays.
+        let Some(Packet::ConnAck(a)) = written(connack(), full - 1) else {
+            panic!("expected CONNACK");
+        };
+        assert_eq!(a.properties.reason_string, None);
+        assert_eq!(a.properties.user_properties.len(), 1);
+        // Room for the bare CONNACK only (5 bytes): both go.
+        let Some(Packet::ConnAck(a)) = written(connack(), 5) else {
+            panic!("expected CONNACK");
+        };
+        assert_eq!(a.properties, Properties::default());
+        assert_eq!(a.reason, ReasonCode::NOT_AUTHORIZED);
+        // Not even that: nothing.
+        assert_eq!(written(connack(), 4), None);
+    }
+
+    #[test]
+    fn mqtt_3_1_2_24_server_reference_goes_last_and_plain_packets_fit_or_not() {
+        let d = Packet::Disconnect(Disconnect {
+            reason: ReasonCode::SERVER_MOVED,
+            properties: Properties {
+                reason_string: Some("moved".into()),
+                server_reference: Some("other:1883".into()),
+                ..Properties::default()
+            },
+        });
+        let Some(Packet::Disconnect(kept)) = written(d.clone(), 17) else {
+            panic!("expected DISCONNECT");
+        };
+        assert_eq!(kept.properties.reason_string, None);
+        assert_eq!(
+            kept.properties.server_reference.as_deref(),
+            Some("other:1883")
+        );
+        let Some(Packet::Disconnect(bare)) = written(d, 4) else {
+            panic!("expected DISCONNECT");
+        };
+        assert_eq!(bare.properties, Properties::default());
+        // PINGRESP is 2 bytes: no optional part to drop.
+        assert_eq!(written(Packet::PingResp, 2), Some(Packet::PingResp));
+        assert_eq!(written(Packet::PingResp, 1), None);
     }
 }

@@ -5,7 +5,8 @@
 //! (protocol version, keep-alive, will, topic aliases, the client's limits). Inputs are decoded
 //! packets, deliveries from the router and `now`; outputs are bytes in an [`OutBuf`] and
 //! [`Action`]s for the I/O layer. Must not touch: sockets, threads, channels or the clock.
-//! Inbound PUBLISH handling lives in the child module `publish` (`state/publish.rs`).
+//! Inbound PUBLISH handling lives in the child module `publish` (`state/publish.rs`), the
+//! acknowledgements of both QoS flows in `acks` (`state/acks.rs`).
 
 use crate::router::hash::FastMap;
 use crate::sys::is_sys_topic;
@@ -15,11 +16,10 @@ use std::time::{Duration, Instant};
 use crate::auth::{Access, ClientAcl, SubscribeVerdict};
 use crate::config::MqttConfig;
 use crate::message::{SessionRef, SharedMessage, SubEntry};
-use crate::protocol::encode::encoded_len;
 use crate::protocol::topic::split_shared;
 use crate::protocol::{
-    Auth, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
-    QoS, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    Auth, ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, QoS,
+    ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::aliases::{InboundAliases, OutboundAliases};
@@ -29,7 +29,10 @@ use super::limits::{refuse_filter, PublishRate};
 use super::outbound::{Outbound, Peer, Queued};
 use super::outbuf::OutBuf;
 
+mod acks;
 mod publish;
+
+use acks::AckKind;
 
 /// What the I/O layer must do on behalf of a session.
 #[derive(Debug, Clone)]
@@ -116,6 +119,25 @@ pub struct Session {
     username: Option<Arc<str>>,
     /// Publish rate state: per client, so it outlives any one connection.
     rate: PublishRate,
+}
+
+/// Whether a SUBSCRIBE or UNSUBSCRIBE with these filters must close the connection because one is
+/// empty. A topic filter MUST be at least one character long [MQTT-4.7.3-1].
+///
+/// MQTT 3.1 and 3.1.1: yes. SUBACK can only say "failure" (0x80) and UNSUBACK nothing at all, so
+/// the violation could not be reported per filter; [MQTT-4.8.0-1] says a protocol violation closes
+/// the connection (Mosquitto does so too).
+///
+/// MQTT 5.0: no. SUBACK and UNSUBACK carry a reason code per filter, and 0x8F Topic Filter invalid
+/// exists for exactly this: the bad entry is refused and the others in the same packet still
+/// take effect, which surprises a client least (one bad entry does not cost it the connection
+/// and the other subscriptions). It is also how every other invalid filter (`a/#/b`, `+x`) is
+/// already answered here, so an empty one is not treated differently from other bad syntax.
+fn empty_filter_closes<'a>(
+    v: ProtocolVersion,
+    mut filters: impl Iterator<Item = &'a String>,
+) -> bool {
+    !v.is_v5() && filters.any(|f| f.is_empty())
 }
 
 /// Why a link went away without the session asking for it.
@@ -239,7 +261,10 @@ impl Session {
             reason: ReasonCode::SUCCESS,
             properties: ack,
         };
-        out.wire.packet(&Packet::ConnAck(connack), v);
+        if !self.send(Packet::ConnAck(connack), out) {
+            // Not even the CONNACK fits the client's Maximum Packet Size: closed unanswered.
+            return;
+        }
         if let Some(link) = self.link.as_mut() {
             self.outbound
                 .resend_inflight(&mut link.peer, now, &mut out.wire);
@@ -313,24 +338,15 @@ impl Session {
         let v = link.version;
         match packet {
             Packet::Publish(p) => self.on_publish(p, cfg, now, out),
-            Packet::PubAck(a) => {
-                self.outbound.on_puback(a.packet_id);
-                self.pump(now, out);
-            }
-            Packet::PubRec(a) => {
-                let failed = a.reason.is_error();
-                self.outbound
-                    .on_pubrec(a.packet_id, failed, v, &mut out.wire);
-                self.pump(now, out);
-            }
-            Packet::PubRel(a) => self.on_pubrel(a.packet_id, v, out),
-            Packet::PubComp(a) => {
-                self.outbound.on_pubcomp(a.packet_id);
-                self.pump(now, out);
-            }
+            Packet::PubAck(a) => self.on_ack(AckKind::Ack, a, now, out),
+            Packet::PubComp(a) => self.on_ack(AckKind::Comp, a, now, out),
+            Packet::PubRec(a) => self.on_pubrec(a, now, out),
+            Packet::PubRel(a) => self.on_pubrel(a, out),
             Packet::Subscribe(s) => self.on_subscribe(s, cfg, out),
             Packet::Unsubscribe(u) => self.on_unsubscribe(u, v, out),
-            Packet::PingReq => out.wire.packet(&Packet::PingResp, v),
+            Packet::PingReq => {
+                self.send(Packet::PingResp, out);
+            }
             Packet::Disconnect(d) => self.on_disconnect(d, cfg, out),
             Packet::Connect(_) => self.violation(ReasonCode::PROTOCOL_ERROR, "second CONNECT", out),
             Packet::Auth(a) => self.on_auth(a, out),
@@ -364,7 +380,9 @@ impl Session {
             None => ReAuthStep::Fail(ReasonCode::PROTOCOL_ERROR, "AUTH without a method"),
         };
         match step {
-            ReAuthStep::Reply(packet) => out.wire.packet(&packet, link.version),
+            ReAuthStep::Reply(packet) => {
+                self.send(*packet, out);
+            }
             ReAuthStep::Fail(reason, what) => self.violation(reason, what, out),
         }
     }
@@ -410,45 +428,47 @@ impl Session {
             if link.problem_info {
                 d.properties.reason_string = why.map(str::to_owned);
             }
-            let mut packet = Packet::Disconnect(d);
-            if encoded_len(&packet, link.version) > link.peer.max_packet as usize {
-                // Too big for the client: the reason string goes first, the reference last.
-                if let Packet::Disconnect(d) = &mut packet {
-                    d.properties.reason_string = None;
-                    if encoded_len(&packet, link.version) > link.peer.max_packet as usize {
-                        packet = Packet::Disconnect(Disconnect {
-                            reason,
-                            properties: Properties::default(),
-                        });
-                    }
-                }
-            }
-            out.wire.packet(&packet, link.version);
+            // Too large for the client even without its optional parts: closed unannounced.
+            let max = link.peer.max_packet;
+            out.wire
+                .packet_within(Packet::Disconnect(d), link.version, max);
         }
         out.actions.push(Action::Close);
     }
 
-    fn on_pubrel(&mut self, id: u16, v: ProtocolVersion, out: &mut Output) {
-        let reason = match self.awaiting_rel.iter().position(|&x| x == id) {
-            Some(pos) => {
-                self.awaiting_rel.swap_remove(pos);
-                ReasonCode::SUCCESS
-            }
-            None => ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+    /// Writes `packet` to the attached client if it fits its Maximum Packet Size (see
+    /// [`OutBuf::packet_within`], which drops optional properties first). When it cannot fit, the
+    /// connection is closed without it [MQTT-3.1.2-24] and false is returned.
+    pub(super) fn send(&mut self, packet: Packet, out: &mut Output) -> bool {
+        let Some(link) = self.link.as_mut() else {
+            return false;
         };
-        let ack = PubResponse {
-            packet_id: id,
-            reason,
-            properties: Properties::default(),
-        };
-        out.wire.packet(&Packet::PubComp(ack), v);
+        let name = packet.name();
+        if out
+            .wire
+            .packet_within(packet, link.version, link.peer.max_packet)
+        {
+            return true;
+        }
+        log::debug!(
+            "client {}: {name} larger than its Maximum Packet Size {}: closing",
+            self.client_id,
+            link.peer.max_packet
+        );
+        if !link.closing {
+            link.closing = true;
+            out.actions.push(Action::Close);
+        }
+        false
     }
 
     fn on_subscribe(&mut self, s: Subscribe, cfg: &MqttConfig, out: &mut Output) {
         let Some(link) = self.link.as_ref() else {
             return;
         };
-        let v = link.version;
+        if empty_filter_closes(link.version, s.filters.iter().map(|(f, _)| f)) {
+            return self.violation(ReasonCode::MALFORMED_PACKET, "empty topic filter", out);
+        }
         if s.properties.subscription_identifiers.len() > 1 {
             let what = "several subscription identifiers";
             return self.violation(ReasonCode::PROTOCOL_ERROR, what, out);
@@ -507,7 +527,7 @@ impl Session {
             reasons,
             properties: Properties::default(),
         };
-        out.wire.packet(&Packet::SubAck(ack), v);
+        self.send(Packet::SubAck(ack), out);
     }
 
     /// Whether this session has shared subscriptions, so the router must know when it is away.
@@ -530,8 +550,16 @@ impl Session {
     }
 
     fn on_unsubscribe(&mut self, u: Unsubscribe, v: ProtocolVersion, out: &mut Output) {
+        if empty_filter_closes(v, u.filters.iter()) {
+            return self.violation(ReasonCode::MALFORMED_PACKET, "empty topic filter", out);
+        }
         let mut reasons = Vec::with_capacity(u.filters.len());
         for filter in u.filters {
+            if filter.is_empty() {
+                // 5.0 only (3.1.1 closed above): see `empty_filter_closes`.
+                reasons.push(ReasonCode::TOPIC_FILTER_INVALID);
+                continue;
+            }
             match self.subscriptions.remove_entry(filter.as_str()) {
                 Some((filter, _)) => {
                     if split_shared(&filter).is_some() {
@@ -548,7 +576,7 @@ impl Session {
             reasons,
             properties: Properties::default(),
         };
-        out.wire.packet(&Packet::UnsubAck(ack), v);
+        self.send(Packet::UnsubAck(ack), out);
     }
 
     fn on_disconnect(&mut self, d: Disconnect, cfg: &MqttConfig, out: &mut Output) {
@@ -607,19 +635,19 @@ impl Session {
         };
         // A DISCONNECT already sent (a violation, a redirect at shutdown) is the last packet.
         let may_send = link.version.is_v5() && !link.closing;
-        if loss == Some(LinkLoss::TakenOver) && may_send {
+        let last_word = match loss {
+            Some(LinkLoss::TakenOver) => Some(ReasonCode::SESSION_TAKEN_OVER),
+            Some(LinkLoss::Shutdown) => Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            _ => None,
+        };
+        if let Some(reason) = last_word.filter(|_| may_send) {
             let d = Disconnect {
-                reason: ReasonCode::SESSION_TAKEN_OVER,
+                reason,
                 properties: Properties::default(),
             };
-            out.wire.packet(&Packet::Disconnect(d), link.version);
-        }
-        if loss == Some(LinkLoss::Shutdown) && may_send {
-            let d = Disconnect {
-                reason: ReasonCode::SERVER_SHUTTING_DOWN,
-                properties: Properties::default(),
-            };
-            out.wire.packet(&Packet::Disconnect(d), link.version);
+            let max = link.peer.max_packet;
+            out.wire
+                .packet_within(Packet::Disconnect(d), link.version, max);
         }
         self.detached_at = Some(now);
         if self.expiry > 0 && self.has_shared() {

@@ -829,3 +829,6 @@ fn mqtt_3_3_2_14_response_topic_with_wildcards_is_a_protocol_error() {
         matches!(&sim.written()[..], [Packet::Disconnect(d)] if d.reason == ReasonCode::PROTOCOL_ERROR)
     );
 }
+
+#[path = "spec_tests.rs"]
+mod spec;

@@ -239,18 +239,61 @@ fn back_to_back_packets_decode_one_at_a_time() {
 }
 
 #[test]
-fn publish_payload_shares_the_read_buffer() {
+fn small_decoded_payload_does_not_pin_the_read_buffer() {
+    // A 1 MiB read buffer holding a small PUBLISH and the start of the next packet.
     let bytes = frame(0x30, &[s(b"t"), b"payload".to_vec()].concat());
-    let mut buf = BytesMut::from(&bytes[..]);
-    let base = buf.as_ptr() as usize;
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    buf.extend_from_slice(&bytes);
+    buf.extend_from_slice(&[0xC0]);
+    let capacity = buf.capacity();
     let Ok(Some(Packet::Publish(p))) = decode_packet(&mut buf, V311, MAX) else {
         panic!("expected PUBLISH");
     };
     assert_eq!(&p.payload[..], b"payload");
+    // The payload is its own allocation, held by nobody else...
+    assert!(p.payload.is_unique(), "payload shares an allocation");
+    // ...and the read buffer is still owned by the connection alone: its consumed front can be
+    // reused in place, which a buffer shared with a decoded message cannot.
+    assert_eq!(&buf[..], &[0xC0]);
+    assert!(buf.try_reclaim(capacity - 1), "read buffer is shared");
+    drop(p);
+}
+
+#[test]
+fn large_packet_alone_in_the_buffer_is_taken_over_without_a_copy() {
+    let payload = vec![7u8; SHARE_MIN];
+    let bytes = frame(0x30, &[s(b"t"), payload.clone()].concat());
+    let mut buf = BytesMut::from(&bytes[..]);
+    let base = buf.as_ptr() as usize;
+    let header = bytes.len() - payload.len() - 3;
+    let Ok(Some(Packet::Publish(p))) = decode_packet(&mut buf, V311, MAX) else {
+        panic!("expected PUBLISH");
+    };
+    assert!(buf.is_empty());
+    assert_eq!(p.payload.len(), SHARE_MIN);
     assert_eq!(
         p.payload.as_ptr() as usize,
-        base + 2 + 3,
+        base + header + 3,
         "payload must not be copied"
+    );
+    // Nothing but the payload holds the (packet-sized) allocation.
+    assert!(p.payload.is_unique());
+}
+
+#[test]
+fn large_packet_followed_by_more_bytes_is_copied() {
+    let payload = vec![7u8; SHARE_MIN];
+    let bytes = frame(0x30, &[s(b"t"), payload].concat());
+    let mut buf = BytesMut::from(&bytes[..]);
+    buf.extend_from_slice(&[0xC0, 0x00]);
+    let Ok(Some(Packet::Publish(p))) = decode_packet(&mut buf, V311, MAX) else {
+        panic!("expected PUBLISH");
+    };
+    assert!(p.payload.is_unique());
+    assert_eq!(p.payload.len(), SHARE_MIN);
+    assert_eq!(
+        decode_packet(&mut buf, V311, MAX),
+        Ok(Some(Packet::PingReq))
     );
 }
 
@@ -402,9 +445,10 @@ fn connect_will_fields_and_v5_will_properties() {
     );
     assert_eq!(w.properties.will_delay_interval, Some(10));
     assert_eq!(w.properties.payload_format_indicator, Some(1));
-    // Session Expiry Interval belongs to CONNECT, not to the will.
+    // Session Expiry Interval belongs to CONNECT, not to the will: an identifier not valid there
+    // is Malformed (MQTT 5.0 section 2.2.2.2).
     let bad = [&[5, 0x11, 0, 0, 0, 10][..], &s(b"w"), &s(b"x")].concat();
-    assert_eq!(connect_reason(b"MQTT", 5, 0x04, &bad), PROTOCOL);
+    assert_eq!(connect_reason(b"MQTT", 5, 0x04, &bad), MALFORMED);
 }
 
 #[test]
@@ -531,13 +575,13 @@ fn publish_property_errors() {
         reason(&frame(0x30, &[s(b"t"), vec![2, 0x05, 0]].concat()), V5),
         MALFORMED
     );
-    // Property not allowed on PUBLISH (Session Expiry Interval).
+    // Property not allowed on PUBLISH (Session Expiry Interval): Malformed, MQTT 5.0 2.2.2.2.
     assert_eq!(
         reason(
             &frame(0x30, &[s(b"t"), vec![5, 0x11, 0, 0, 0, 1]].concat()),
             V5
         ),
-        PROTOCOL
+        MALFORMED
     );
     // Duplicate Content Type.
     let dup = [s(b"t"), vec![8, 0x03], s(b"a"), vec![0x03], s(b"b")].concat();
@@ -690,8 +734,19 @@ fn pub_response_packet_id_0_is_malformed() {
 }
 
 #[test]
-fn pub_response_property_not_allowed_is_protocol_error() {
-    assert_eq!(reason(&[0x40, 7, 0, 1, 0x00, 3, 0x23, 0, 1], V5), PROTOCOL);
+fn mqtt_2_2_2_2_pub_response_property_not_valid_for_packet_is_malformed() {
+    // Topic Alias in PUBACK, PUBREC, PUBREL, PUBCOMP.
+    for first in [0x40, 0x50, 0x62, 0x70] {
+        assert_eq!(
+            reason(&[first, 7, 0, 1, 0x00, 3, 0x23, 0, 1], V5),
+            MALFORMED
+        );
+    }
+    // Subscription Identifier in SUBSCRIBE is fine, in UNSUBSCRIBE it is not.
+    let sub = frame(0x82, &[vec![0, 1, 2, 0x0B, 1], s(b"a"), vec![0]].concat());
+    assert!(matches!(ok(&sub, V5), Packet::Subscribe(_)));
+    let unsub = frame(0xA2, &[vec![0, 1, 2, 0x0B, 1], s(b"a")].concat());
+    assert_eq!(reason(&unsub, V5), MALFORMED);
 }
 
 #[test]
@@ -792,7 +847,8 @@ fn disconnect_forms() {
     assert!(matches!(p, Packet::Disconnect(d) if d.reason == ReasonCode::DISCONNECT_WITH_WILL));
     let p = ok(&[0xE0, 7, 0x00, 5, 0x11, 0, 0, 0, 30], V5);
     assert!(matches!(p, Packet::Disconnect(d) if d.properties.session_expiry_interval == Some(30)));
-    assert_eq!(reason(&[0xE0, 5, 0x00, 3, 0x21, 0, 1], V5), PROTOCOL);
+    // Receive Maximum is not valid in DISCONNECT: Malformed (MQTT 5.0 section 2.2.2.2).
+    assert_eq!(reason(&[0xE0, 5, 0x00, 3, 0x21, 0, 1], V5), MALFORMED);
 }
 
 #[test]
@@ -803,5 +859,99 @@ fn auth_forms() {
     assert!(
         matches!(p, Packet::Auth(a) if a.properties.authentication_method.as_deref() == Some("krb"))
     );
-    assert_eq!(reason(&[0xF0, 4, 0x18, 2, 0x01, 0], V5), PROTOCOL);
+    // Payload Format Indicator is not valid in AUTH: Malformed (MQTT 5.0 section 2.2.2.2).
+    assert_eq!(reason(&[0xF0, 4, 0x18, 2, 0x01, 0], V5), MALFORMED);
+}
+
+// ---- spec-exact rules added with the spec_errors work ------------------------------------------
+
+#[test]
+fn mqtt_3_1_2_3_reserved_connect_flag_is_malformed_in_3_1_1_and_5_but_ignored_in_3_1() {
+    assert_eq!(connect_reason(b"MQTT", 4, 0x03, &[]), MALFORMED);
+    assert_eq!(connect_reason(b"MQTT", 5, 0x03, &[]), MALFORMED);
+    // MQTT 3.1 (MQIsdp, level 3) has no reserved-flag rule: bit 0 is ignored.
+    let c = connect_ok(b"MQIsdp", 3, 0x03, &[]);
+    assert_eq!(c.protocol, ProtocolVersion::V31);
+    assert!(c.clean_start);
+}
+
+/// `bytes` with its Remaining Length re-encoded in `extra` more bytes than needed.
+fn padded_remaining_length(first: u8, body: &[u8], extra: usize) -> Vec<u8> {
+    let mut len = BytesMut::new();
+    wire::write_varint(body.len() as u32, &mut len);
+    let mut out = vec![first];
+    let last = len.len() - 1;
+    for (i, b) in len.iter().enumerate() {
+        out.push(if i == last && extra > 0 { b | 0x80 } else { *b });
+    }
+    for i in 0..extra {
+        out.push(if i + 1 == extra { 0x00 } else { 0x80 });
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn mqtt_1_5_5_1_non_minimal_remaining_length_is_malformed_in_5_only() {
+    // PINGREQ with Remaining Length 0 as `80 00`.
+    assert_eq!(reason(&[0xC0, 0x80, 0x00], V5), MALFORMED);
+    assert_eq!(ok(&[0xC0, 0x80, 0x00], V311), Packet::PingReq);
+    assert_eq!(ok(&[0xC0, 0x80, 0x00], V31), Packet::PingReq);
+    // A PUBLISH (body 9 bytes) with a 3-byte Remaining Length.
+    let body = [s(b"t"), b"payload".to_vec()].concat();
+    let bytes = padded_remaining_length(0x30, &body, 2);
+    assert_eq!(reason(&bytes, V5), MALFORMED);
+    assert!(matches!(ok(&bytes, V311), Packet::Publish(p) if &p.payload[..] == b"payload"));
+    // CONNECT: the version is only known from its body, and the rule follows it.
+    let v5 = padded_remaining_length(0x10, &connect_body(b"MQTT", 5, 0x02, &[]), 1);
+    assert_eq!(reason(&v5, None), MALFORMED);
+    let v4 = padded_remaining_length(0x10, &connect_body(b"MQTT", 4, 0x02, &[]), 1);
+    assert!(matches!(ok(&v4, None), Packet::Connect(_)));
+}
+
+#[test]
+fn mqtt_1_5_5_1_non_minimal_subscription_identifier_is_malformed_in_5() {
+    // SUBSCRIBE id 1, properties: Subscription Identifier 0 written as `80 00`.
+    let bad = frame(
+        0x82,
+        &[vec![0, 1, 3, 0x0B, 0x80, 0x00], s(b"a"), vec![0]].concat(),
+    );
+    assert_eq!(reason(&bad, V5), MALFORMED);
+    // Property length 3 written as `83 00`.
+    let bad = frame(
+        0x82,
+        &[vec![0, 1, 0x83, 0x00, 0x0B, 1, 0], s(b"a"), vec![0]].concat(),
+    );
+    assert_eq!(reason(&bad, V5), MALFORMED);
+    // CONNECT v5 with its property length 0 as `80 00`.
+    let mut body = s(b"MQTT");
+    body.extend_from_slice(&[5, 0x02, 0, 60, 0x80, 0x00]);
+    body.extend_from_slice(&s(b"c"));
+    assert_eq!(reason(&frame(0x10, &body), None), MALFORMED);
+}
+
+#[test]
+fn hostile_bytes_never_panic_in_either_copy_or_share_mode() {
+    // Every truncation and a byte flip at every position of a few valid packets, small (copied)
+    // and large (taken over), for every version: errors or packets, never a panic.
+    let big = frame(0x32, &[s(b"t"), vec![0, 9], vec![0x5a; SHARE_MIN]].concat());
+    let v5_sub = frame(0x82, &[vec![0, 1, 2, 0x0B, 5], s(b"a/+"), vec![1]].concat());
+    let conn = frame(
+        0x10,
+        &connect_body(b"MQTT", 5, 0x06, &[&[0][..], &s(b"w"), &s(b"x")].concat()),
+    );
+    for packet in [big, v5_sub, conn] {
+        for v in [None, V31, V311, V5] {
+            for cut in (0..packet.len()).step_by(97).chain(0..40.min(packet.len())) {
+                let _ = decode(&packet[..cut], v);
+            }
+            for pos in (0..packet.len()).step_by(53).chain(0..40.min(packet.len())) {
+                for flip in [0x80, 0xFF, 0x01] {
+                    let mut bad = packet.clone();
+                    bad[pos] ^= flip;
+                    let _ = decode(&bad, v);
+                }
+            }
+        }
+    }
 }

@@ -142,12 +142,12 @@ impl PropLimits {
 
 /// Reads a property block (its Variable Byte Integer length, then the properties) for place `ctx`.
 ///
-/// Errors: length past the packet, unknown identifier, or a malformed value -> Malformed Packet;
-/// a property not allowed in `ctx`, a duplicate single-valued property, or a forbidden value
+/// Errors: length past the packet, unknown identifier, an identifier not valid in `ctx`, or a
+/// malformed value -> Malformed Packet; a duplicate single-valued property, or a forbidden value
 /// (0 for Subscription Identifier, Receive Maximum, Maximum Packet Size; a flag other than 0/1)
 /// -> Protocol Error; Topic Alias 0 -> Topic Alias invalid; over the reader's [`PropLimits`] ->
 /// Quota exceeded.
-pub fn read_properties(r: &mut Reader, ctx: PropCtx) -> Result<Properties, DecodeError> {
+pub fn read_properties(r: &mut Reader<'_>, ctx: PropCtx) -> Result<Properties, DecodeError> {
     let len = r.varint()? as usize;
     if len > r.limits().max_size {
         return Err(DecodeError::new(
@@ -162,7 +162,11 @@ pub fn read_properties(r: &mut Reader, ctx: PropCtx) -> Result<Properties, Decod
         let pid = u8::try_from(raw_id).unwrap_or(0);
         let places = allowed(pid).ok_or(DecodeError::malformed("unknown property identifier"))?;
         if places & ctx.bit() == 0 {
-            return Err(DecodeError::protocol("property not allowed in this packet"));
+            // MQTT 5.0 section 2.2.2.2: "If a Control Packet contains an Identifier which is not
+            // valid for its packet type ... it is a Malformed Packet" (0x81, not 0x82).
+            return Err(DecodeError::malformed(
+                "property identifier not valid for this packet",
+            ));
         }
         read_one(&mut block, pid, ctx, &mut props)?;
     }
@@ -179,7 +183,7 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), DecodeError> {
 }
 
 /// Reads a one-byte property that may only be 0 or 1.
-fn flag(r: &mut Reader, what: &'static str) -> Result<u8, DecodeError> {
+fn flag(r: &mut Reader<'_>, what: &'static str) -> Result<u8, DecodeError> {
     let v = r.u8()?;
     if v > 1 {
         return Err(DecodeError::protocol(what));
@@ -188,7 +192,7 @@ fn flag(r: &mut Reader, what: &'static str) -> Result<u8, DecodeError> {
 }
 
 /// Reads a two-byte property that must not be 0.
-fn nonzero_u16(r: &mut Reader, what: &'static str) -> Result<u16, DecodeError> {
+fn nonzero_u16(r: &mut Reader<'_>, what: &'static str) -> Result<u16, DecodeError> {
     let v = r.u16()?;
     if v == 0 {
         return Err(DecodeError::protocol(what));
@@ -197,7 +201,12 @@ fn nonzero_u16(r: &mut Reader, what: &'static str) -> Result<u16, DecodeError> {
 }
 
 /// Reads the value of property `pid` (already checked to be allowed in `ctx`) into `p`.
-fn read_one(r: &mut Reader, pid: u8, ctx: PropCtx, p: &mut Properties) -> Result<(), DecodeError> {
+fn read_one(
+    r: &mut Reader<'_>,
+    pid: u8,
+    ctx: PropCtx,
+    p: &mut Properties,
+) -> Result<(), DecodeError> {
     match pid {
         id::PAYLOAD_FORMAT_INDICATOR => {
             let v = flag(r, "payload format indicator not 0 or 1")?;
@@ -240,7 +249,7 @@ fn read_one(r: &mut Reader, pid: u8, ctx: PropCtx, p: &mut Properties) -> Result
 }
 
 /// Second half of [`read_one`]: limits, aliases, user properties and CONNACK capability flags.
-fn read_limit_or_flag(r: &mut Reader, pid: u8, p: &mut Properties) -> Result<(), DecodeError> {
+fn read_limit_or_flag(r: &mut Reader<'_>, pid: u8, p: &mut Properties) -> Result<(), DecodeError> {
     match pid {
         id::RECEIVE_MAXIMUM => {
             let v = nonzero_u16(r, "receive maximum 0")?;
@@ -457,7 +466,8 @@ mod tests {
     use bytes::Bytes;
 
     fn read(ctx: PropCtx, block: &[u8]) -> Result<Properties, DecodeError> {
-        let mut r = Reader::new(Bytes::copy_from_slice(block));
+        let b = Bytes::copy_from_slice(block);
+        let mut r = Reader::new(&b);
         let p = read_properties(&mut r, ctx)?;
         r.finish()?;
         Ok(p)
@@ -479,7 +489,8 @@ mod tests {
                 max_user_properties,
                 max_size,
             };
-            let mut r = Reader::with_limits(Bytes::copy_from_slice(&block), limits);
+            let b = Bytes::copy_from_slice(&block);
+            let mut r = Reader::shared(&b, limits);
             read_properties(&mut r, PropCtx::Publish).map(|p| p.user_properties.len())
         };
         assert_eq!(with(3, 18), Ok(3));
@@ -522,24 +533,24 @@ mod tests {
     }
 
     #[test]
-    fn property_not_allowed_on_packet_is_protocol_error() {
+    fn mqtt_2_2_2_2_property_not_valid_for_packet_is_malformed() {
         // Topic Alias on CONNECT, Will Delay Interval on CONNECT (it belongs to the will),
         // Session Expiry Interval in will properties, Reason String on PUBLISH.
         assert_eq!(
             reason(PropCtx::Connect, &[3, 0x23, 0, 1]),
-            ReasonCode::PROTOCOL_ERROR
+            ReasonCode::MALFORMED_PACKET
         );
         assert_eq!(
             reason(PropCtx::Connect, &[5, 0x18, 0, 0, 0, 1]),
-            ReasonCode::PROTOCOL_ERROR
+            ReasonCode::MALFORMED_PACKET
         );
         assert_eq!(
             reason(PropCtx::Will, &[5, 0x11, 0, 0, 0, 1]),
-            ReasonCode::PROTOCOL_ERROR
+            ReasonCode::MALFORMED_PACKET
         );
         assert_eq!(
             reason(PropCtx::Publish, &[3, 0x1F, 0, 0]),
-            ReasonCode::PROTOCOL_ERROR
+            ReasonCode::MALFORMED_PACKET
         );
         assert!(read(PropCtx::Will, &[5, 0x18, 0, 0, 0, 1]).is_ok());
     }
@@ -621,6 +632,38 @@ mod tests {
                 "{pid:#x} = 2"
             );
         }
+    }
+
+    #[test]
+    fn mqtt_1_5_5_1_non_minimal_subscription_identifier_or_block_length_is_malformed_in_v5() {
+        let strict = |block: &[u8]| {
+            let mut r = Reader::copying(block, PropLimits::UNLIMITED);
+            r.require_minimal_varints(true);
+            read_properties(&mut r, PropCtx::Subscribe).map_err(|e| e.reason)
+        };
+        // Subscription Identifier 1 as `81 00`; the same block read leniently (3.1.1 has no
+        // properties, but the reader's default stays lenient) yields 1.
+        assert_eq!(
+            strict(&[3, 0x0B, 0x81, 0x00]),
+            Err(ReasonCode::MALFORMED_PACKET)
+        );
+        assert_eq!(
+            read(PropCtx::Subscribe, &[3, 0x0B, 0x81, 0x00]).map(|p| p.subscription_identifiers),
+            Ok(vec![1])
+        );
+        // Property block length 2 as `82 00`, and the identifier itself as `8B 00`.
+        assert_eq!(
+            strict(&[0x82, 0x00, 0x0B, 0x01]),
+            Err(ReasonCode::MALFORMED_PACKET)
+        );
+        assert_eq!(
+            strict(&[3, 0x8B, 0x00, 0x01]),
+            Err(ReasonCode::MALFORMED_PACKET)
+        );
+        assert_eq!(
+            strict(&[2, 0x0B, 0x01]).map(|p| p.subscription_identifiers),
+            Ok(vec![1])
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl Session {
         }
         if p.qos == QoS::ExactlyOnce && self.awaiting_rel.contains(&id) {
             // A resend of a QoS 2 message we already routed: acknowledge again, route nothing.
-            out.wire.packet(&Packet::PubRec(PubResponse::ok(id)), v);
+            self.send(Packet::PubRec(PubResponse::ok(id)), out);
             return;
         }
         if p.qos == QoS::ExactlyOnce && self.awaiting_rel.len() >= usize::from(cfg.receive_maximum)
@@ -137,9 +137,6 @@ impl Session {
     /// waits for its PUBREL; one refused with an error code ends its flow at PUBREC
     /// [MQTT-4.3.3-5 / 4.3.3-10].
     fn ack_publish(&mut self, qos: QoS, id: u16, reason: ReasonCode, out: &mut Output) {
-        let Some(v) = self.link.as_ref().map(|l| l.version) else {
-            return;
-        };
         let ack = PubResponse {
             packet_id: id,
             reason,
@@ -147,12 +144,14 @@ impl Session {
         };
         match qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => out.wire.packet(&Packet::PubAck(ack), v),
+            QoS::AtLeastOnce => {
+                self.send(Packet::PubAck(ack), out);
+            }
             QoS::ExactlyOnce => {
                 if !reason.is_error() && !self.awaiting_rel.contains(&id) {
                     self.awaiting_rel.push(id);
                 }
-                out.wire.packet(&Packet::PubRec(ack), v)
+                self.send(Packet::PubRec(ack), out);
             }
         }
     }
