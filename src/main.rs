@@ -39,6 +39,7 @@ fn main() {
     if !rust_log {
         log::set_max_level(cfg.log_level);
     }
+    exit_on_panic();
     let version = env!("CARGO_PKG_VERSION");
     match &cli.conf {
         Some(path) => log::info!("picomq {version} starting with {}", path.display()),
@@ -155,6 +156,22 @@ fn reload_config(reloader: &Reloader, cli: &picomq::config::cli::Cli, rust_log: 
             }
         }
     }
+}
+
+/// A thread that panics takes the whole process down (exit code 101, the panic logged first), so
+/// no half-alive broker keeps accepting connections for a dead I/O thread or waiting on a dead
+/// router shard; the supervisor (systemd `Restart=`, procd respawn) starts a whole one again. The
+/// `dist` profile aborts on panic anyway; this makes the release profile behave the same and say
+/// why. Restarting the thread instead would need its connections and sessions rebuilt from a
+/// state the panic may have left inconsistent.
+fn exit_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        log::error!("thread {name} panicked: {info}; exiting (code 101) for a restart");
+        eprintln!("picomq: thread {name} panicked: {info}");
+        std::process::exit(101);
+    }));
 }
 
 /// Watches SIGINT and SIGTERM through a self-pipe (signal-hook writes a byte from the handler)

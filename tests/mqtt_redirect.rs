@@ -42,6 +42,24 @@ fn mqtt_4_11_refused_connect_names_the_other_server_0x9c_and_0x9d() {
 }
 
 #[test]
+fn mqtt_3_1_2_24_refusal_connack_leaves_out_a_reference_larger_than_the_client_maximum() {
+    with_deadline(Duration::from_secs(20), || {
+        let b = TestBroker::start_with(redirecting(true, ReasonCode::USE_ANOTHER_SERVER));
+        let props = Properties {
+            maximum_packet_size: Some(8),
+            ..Properties::default()
+        };
+        let (mut c, ack) = Client::connect_v5(b.addr, "tiny", true, 60, props);
+        assert_eq!(ack.reason, ReasonCode::USE_ANOTHER_SERVER);
+        assert_eq!(
+            ack.properties.server_reference, None,
+            "would not fit in 8 bytes"
+        );
+        c.expect_closed();
+    });
+}
+
+#[test]
 fn refusing_without_a_reference_is_0x88_server_unavailable() {
     with_deadline(Duration::from_secs(20), || {
         let b = TestBroker::start_with(|c| c.mqtt.redirect.refuse_connections = true);

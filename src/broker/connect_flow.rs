@@ -60,7 +60,8 @@ impl Core {
                     if refusal.send_connack {
                         let reference = cfg.mqtt.redirect.server_reference.as_deref();
                         let out = &mut conn.out.wire;
-                        write_refusal_to(connect.protocol, refusal.reason, reference, out);
+                        let max = connect.properties.maximum_packet_size.unwrap_or(u32::MAX);
+                        write_refusal_to(connect.protocol, refusal.reason, reference, max, out);
                     }
                 }
                 return self.close_after_flush(id);

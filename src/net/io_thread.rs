@@ -190,6 +190,7 @@ impl IoThread {
         while let Ok(msg) = self.control.try_recv() {
             match msg {
                 Control::NewConn(stream, listener) => {
+                    super::fault::hit("io-new-connection");
                     if let Some(transport) = self.wrap(stream, &listener) {
                         self.add_conn(transport, listener.listener, now);
                     }

@@ -5,6 +5,7 @@
 
 pub mod acceptor;
 pub mod admin;
+pub mod fault;
 pub mod io_thread;
 pub mod reload;
 pub mod shared;

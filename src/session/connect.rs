@@ -104,15 +104,18 @@ pub fn admit(
 /// Writes the CONNACK that refuses a client (the caller closes the connection after flushing).
 /// [MQTT-3.2.2-6] session present must be 0 with a non-zero return code.
 pub fn write_refusal(version: ProtocolVersion, reason: ReasonCode, out: &mut OutBuf) {
-    write_refusal_to(version, reason, None, out);
+    write_refusal_to(version, reason, None, u32::MAX, out);
 }
 
 /// [`write_refusal`] with a Server Reference for MQTT 5 clients: sent only with the redirect
-/// reasons 0x9C / 0x9D, the only ones it belongs with (MQTT 5.0 section 4.11).
+/// reasons 0x9C / 0x9D, the only ones it belongs with (MQTT 5.0 section 4.11). `max_packet` is
+/// the client's Maximum Packet Size: the reference is left out when it would not fit
+/// [MQTT-3.1.2-24] (a bare CONNACK is 5 bytes at most, within any legal maximum).
 pub fn write_refusal_to(
     version: ProtocolVersion,
     reason: ReasonCode,
     server_reference: Option<&str>,
+    max_packet: u32,
     out: &mut OutBuf,
 ) {
     let mut ack = ConnAck {
@@ -123,7 +126,7 @@ pub fn write_refusal_to(
     if version.is_v5() && is_redirect(reason) {
         ack.properties.server_reference = server_reference.map(str::to_owned);
     }
-    out.packet(&Packet::ConnAck(ack), version);
+    out.packet_within(Packet::ConnAck(ack), version, max_packet);
 }
 
 /// True for the two reasons that send a client to another server.
@@ -276,18 +279,36 @@ mod tests {
         let r = admit(&c, &cfg, || "x".into()).unwrap_err().reason;
         assert_eq!(r, ReasonCode::USE_ANOTHER_SERVER);
         let mut out = OutBuf::new();
-        write_refusal_to(ProtocolVersion::V5, r, Some("other:1883"), &mut out);
+        write_refusal_to(
+            ProtocolVersion::V5,
+            r,
+            Some("other:1883"),
+            u32::MAX,
+            &mut out,
+        );
         // CONNACK, flags 0, reason 0x9C, properties: Server Reference (0x1C) "other:1883".
         let mut want = vec![0x20, 16, 0, 0x9C, 13, 0x1C, 0, 10];
         want.extend_from_slice(b"other:1883");
         assert_eq!(&out.take_all()[..], &want[..]);
         let mut out = OutBuf::new();
-        write_refusal_to(ProtocolVersion::V311, r, Some("other:1883"), &mut out);
+        write_refusal_to(
+            ProtocolVersion::V311,
+            r,
+            Some("other:1883"),
+            u32::MAX,
+            &mut out,
+        );
         assert_eq!(&out.take_all()[..], &[0x20, 2, 0, 3]);
         // Never with a reason that is not a redirect.
         let mut out = OutBuf::new();
         let other = ReasonCode::NOT_AUTHORIZED;
-        write_refusal_to(ProtocolVersion::V5, other, Some("other:1883"), &mut out);
+        write_refusal_to(
+            ProtocolVersion::V5,
+            other,
+            Some("other:1883"),
+            u32::MAX,
+            &mut out,
+        );
         assert_eq!(&out.take_all()[..], &[0x20, 3, 0, 0x87, 0]);
     }
 
