@@ -1,13 +1,20 @@
-//! One router shard: subscriptions and retained messages for the topics whose first level hashes
-//! to it, and the fan-out of each published message to matching sessions.
+//! One router shard: subscriptions and retained messages for the topics whose name hashes to it,
+//! and the fan-out of each published message to matching sessions.
 //!
-//! Sharding scheme: a topic name belongs to the shard chosen by hashing its first level. A filter
-//! whose first level is literal lives only in that level's shard; a filter whose first level is a
-//! wildcard (`+/...`, `#`) is installed in every shard. So every filter that can match a topic is in
-//! the topic's shard, which makes one shard's answer complete: overlapping subscriptions of one
-//! session are merged there, and publishes to one topic stay in order because they all cross the
-//! same channel. Retained messages live in their topic's shard; a subscribe with a leading wildcard
-//! asks every shard for its retained matches.
+//! Sharding scheme: a topic name belongs to the shard chosen by hashing its parent path (every
+//! level but the last: `factory/line3/dev7` for `factory/line3/dev7/temp`). The topics of one
+//! tree spread over every shard device by device instead of all landing in the shard of their
+//! first level, and the readings of one device (`.../dev7/temp`, `.../dev7/hum`) stay together. A
+//! filter whose parent path is literal and whose last level is literal or `+` can only match
+//! topics with that parent, so it lives in that one shard; any other filter (a wildcard higher
+//! up, or a trailing `#`, which also matches its own parent) is installed in every shard. So every
+//! filter that can match a topic is in the topic's shard, which makes one shard's answer
+//! complete: overlapping subscriptions of one session are merged there. Order: messages from one
+//! publisher go to one shard per parent path in the order they were sent, so they reach each
+//! subscriber in order per topic [MQTT-4.6.0-5] and, beyond the spec, in order among the topics of
+//! one parent. Retained messages live in their topic's shard; a subscribe whose filter is in
+//! every shard asks every shard for its retained matches. The price: such filters are held once
+//! per shard (shards are one per core, so a few copies).
 //!
 //! Owns: [`Shard`], the shard-selection functions and the command/delivery types. Must not touch:
 //! sessions, QoS flows or sockets; the thread loop is in `worker.rs`.
@@ -90,23 +97,34 @@ pub struct Delivery {
     pub shared: Option<Arc<str>>,
 }
 
-/// The shard a topic name belongs to.
-pub fn shard_of_topic(topic: &str, shards: usize) -> usize {
-    let first = topic.split('/').next().unwrap_or("");
-    let mut h = FastHasher::default();
-    first.hash(&mut h);
-    (h.finish() % shards.max(1) as u64) as usize
+/// A topic name's parent path: every level but the last (`""` for a one-level name).
+fn parent(topic: &str) -> (&str, &str) {
+    topic.rsplit_once('/').unwrap_or(("", topic))
 }
 
-/// The shard a filter belongs to, or `None` when it starts with a wildcard and so belongs to all.
-/// A shared subscription goes where its inner filter goes.
+fn shard_of_parent(parent: &str, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    let mut h = FastHasher::default();
+    parent.hash(&mut h);
+    (h.finish() % shards as u64) as usize
+}
+
+/// The shard a topic name belongs to: the one its parent path hashes to.
+pub fn shard_of_topic(topic: &str, shards: usize) -> usize {
+    shard_of_parent(parent(topic).0, shards)
+}
+
+/// The shard a filter belongs to, or `None` when it can match topics of several parent paths and
+/// so belongs to all. A shared subscription goes where its inner filter goes.
 pub fn shard_of_filter(filter: &str, shards: usize) -> Option<usize> {
     let filter = split_shared(filter).map_or(filter, |(_, inner)| inner);
-    let first = filter.split('/').next().unwrap_or("");
-    if first == "+" || first == "#" {
+    let (parent, last) = parent(filter);
+    if last == "#" || parent.contains(['+', '#']) {
         None
     } else {
-        Some(shard_of_topic(filter, shards))
+        Some(shard_of_parent(parent, shards))
     }
 }
 
@@ -402,6 +420,41 @@ mod tests {
         ))
     }
 
+    /// A gateway's topic tree (1,000 devices under 10 lines, two readings each) spreads over the
+    /// shards: every shard holds between 75% and 125% of an even share.
+    #[test]
+    fn a_gateway_topic_tree_spreads_evenly_over_the_shards() {
+        for shards in [2usize, 3, 4, 8] {
+            let mut count = vec![0usize; shards];
+            for line in 1..=10 {
+                for dev in 0..100 {
+                    for kind in ["temp", "hum"] {
+                        let topic = format!("factory/line{line}/dev{dev}/{kind}");
+                        count[shard_of_topic(&topic, shards)] += 1;
+                    }
+                }
+            }
+            let even = 2000 / shards;
+            for (s, &n) in count.iter().enumerate() {
+                assert!(
+                    n * 4 >= even * 3 && n * 4 <= even * 5,
+                    "{shards} shards: shard {s} has {n} of 2000 topics ({count:?})"
+                );
+            }
+            // A device's readings stay together; filters go where their topics can be.
+            let t = "factory/line1/dev1/temp";
+            let home = Some(shard_of_topic(t, shards));
+            assert_eq!(home, Some(shard_of_topic("factory/line1/dev1/hum", shards)));
+            assert_eq!(shard_of_filter("factory/+/dev1/temp", shards), None);
+            assert_eq!(shard_of_filter("factory/#", shards), None);
+            assert_eq!(shard_of_filter("factory/line1/dev1/#", shards), None);
+            assert_eq!(shard_of_filter(t, shards), home);
+            assert_eq!(shard_of_filter("factory/line1/dev1/+", shards), home);
+            let shared = "$share/g/factory/line1/dev1/temp";
+            assert_eq!(shard_of_filter(shared, shards), home);
+        }
+    }
+
     fn run(shard: &mut Shard, cmd: Command, now: Instant) -> Vec<Delivery> {
         let mut out = Vec::new();
         shard.handle(cmd, now, &mut |d| out.push(d));
@@ -625,15 +678,19 @@ mod tests {
     }
 
     #[test]
-    fn filters_with_a_leading_wildcard_belong_to_every_shard() {
+    fn filters_that_match_several_parent_paths_belong_to_every_shard() {
         assert_eq!(shard_of_filter("#", 4), None);
         assert_eq!(shard_of_filter("+/x", 4), None);
         assert_eq!(shard_of_filter("$share/g/+/x", 4), None);
-        assert_eq!(shard_of_filter("a/#", 4), Some(shard_of_topic("a/b/c", 4)));
         assert_eq!(
-            shard_of_filter("$share/g/a/+", 4),
-            Some(shard_of_topic("a", 4))
+            shard_of_filter("a/#", 4),
+            None,
+            "a/# also matches a, whose parent is \"\""
         );
+        let a = Some(shard_of_topic("a/b", 4));
+        assert_eq!(shard_of_filter("$share/g/a/+", 4), a);
+        assert_eq!(shard_of_filter("$share/g/a/b", 4), a);
+        assert_eq!(shard_of_filter("+", 4), Some(shard_of_topic("t", 4)));
         assert_eq!(shard_of_topic("anything", 1), 0);
     }
 }
