@@ -15,11 +15,15 @@
 //!
 //! # Threads
 //! - `picomq-io-N` (one per core by default): each runs a mio `Poll` around one broker core, owns
-//!   its connections' sockets (the core owns their sessions), and receives deliveries from the router over a channel + `Waker`.
-//!   Each keeps plain `$SYS` counters and folds them into a shared slot on its 250 ms tick;
-//!   `picomq-io-0` also routes the `$SYS/broker/...` topics every `[sys] interval`.
-//! - `picomq-router-N`: each owns one router shard and serves subscribe/unsubscribe/publish commands.
-//! - the main thread accepts connections and hands them to I/O threads round-robin.
+//!   its connections' sockets (the core owns their sessions) and the router shards placed on it
+//!   (`shard % threads`). Commands for its own shards are applied inline, without a thread hop;
+//!   commands for other threads' shards and deliveries for other threads' sessions go in batches
+//!   over bounded channels, one send and one wake-up per destination per turn. Each thread keeps
+//!   plain `$SYS` counters and folds them into a shared slot on its 250 ms tick; `picomq-io-0`
+//!   also routes the `$SYS/broker/...` topics every `[sys] interval`.
+//! - `picomq-accept`: accepts connections and hands them to I/O threads round-robin; a config
+//!   reload opens and closes its listening sockets.
+//! - `picomq-signals`, `picomq-sighup` (the binary only): stop on SIGINT/SIGTERM, reload on SIGHUP.
 //!
 //! # Safety
 //! No `unsafe` anywhere: the whole crate is `forbid(unsafe_code)`, so a module that one day needs

@@ -38,6 +38,12 @@ impl Core {
             Phase::Attached { slot } => self.session_ref(slot),
             _ => None,
         };
+        let subscribes = actions
+            .iter()
+            .any(|a| matches!(a, Action::Subscribe { .. } | Action::Unsubscribe { .. }));
+        if subscribes {
+            self.subscribed.push(id);
+        }
         let close = self.route_all(who, actions);
         if close {
             self.close_after_flush(id);
@@ -117,7 +123,7 @@ impl Core {
             conn.read_paused = true;
             return false;
         }
-        conn.throttled_until.is_none()
+        conn.throttled_until.is_none() && !conn.router_paused
     }
 
     /// After a flush of connection `id`: input paused for its output resumes once the output is

@@ -63,6 +63,11 @@ pub struct Conn {
     /// An enhanced authentication exchange between CONNECT and CONNACK (phase stays
     /// `AwaitingConnect`, so the connect timeout bounds a stalled exchange).
     pub pending_auth: Option<Box<ConnectAuth>>,
+    /// Not read while the thread's router batches wait for room and a PUBLISH is next.
+    pub router_paused: bool,
+    /// Output not written while the thread's router batches wait (a SUBACK behind its
+    /// subscription command).
+    pub output_held: bool,
     /// The verified client certificate's identity, set by the transport before the CONNECT is
     /// handled on a `use_identity_as_username` listener (`Some(None)`: no certificate).
     pub peer_identity: Option<Option<String>>,
@@ -82,6 +87,8 @@ impl Conn {
             partial_since: None,
             throttled_until: None,
             pending_auth: None,
+            router_paused: false,
+            output_held: false,
             peer_identity: None,
         }
     }
@@ -95,7 +102,7 @@ impl Conn {
 
     /// Whether input may be read now: not closing, not paused for pending output, not throttled.
     pub fn wants_input(&self) -> bool {
-        !self.read_paused && self.throttled_until.is_none()
+        !self.read_paused && !self.router_paused && self.throttled_until.is_none()
     }
 }
 

@@ -52,10 +52,19 @@ impl Core {
             if conn.throttled_until.is_some() {
                 return;
             }
+            let publish_next = conn.rbuf.first().is_some_and(|b| b >> 4 == 3);
+            if publish_next && self.congested {
+                // Back-pressure: the router cannot take more now; this publisher waits (its
+                // bytes stay in the socket) until the thread's batches are sent.
+                if !conn.router_paused {
+                    conn.router_paused = true;
+                    self.paused_publishers.push(id);
+                }
+                return;
+            }
             if let Phase::Attached { slot } = conn.phase {
                 // A PUBLISH waiting behind a debt is not read yet: pause again (each pause is
                 // capped, so a large debt is paid in several).
-                let publish_next = conn.rbuf.first().is_some_and(|b| b >> 4 == 3);
                 if publish_next && throttle {
                     if let Some(s) = self.sessions.get_mut(slot as usize) {
                         let pause =

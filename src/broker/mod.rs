@@ -25,6 +25,7 @@ mod housekeeping;
 mod input;
 pub mod listener;
 pub mod router_out;
+pub mod routing;
 pub mod slab;
 pub mod sys_stats;
 
@@ -37,7 +38,7 @@ use crate::auth::AuthMethod;
 use crate::config::Config;
 use crate::protocol::Connect;
 use crate::router::hash::FastMap;
-use crate::router::shard::Delivery;
+use crate::router::shard::{Delivery, Shard};
 use crate::session::connect::Admitted;
 use crate::session::limits::PublishRate;
 use crate::session::outbound::Queued;
@@ -133,12 +134,36 @@ pub struct Core {
     rate_debts: FastMap<Arc<str>, PublishRate>,
     /// Work for the I/O layer.
     pub out: Outbox,
+    /// Router shards by index; `Some` for those this thread owns (`routing::shard_owner`).
+    shards: Vec<Option<Shard>>,
+    /// Reused buffer for the deliveries of one shard call.
+    delivery_scratch: Vec<Delivery>,
+    /// Router batches wait for room in another thread's channel (`routing.rs`).
+    congested: bool,
+    /// Connections whose actions this turn included a (un)subscribe.
+    subscribed: Vec<usize>,
+    /// Connections not decoded while congested because a PUBLISH was next.
+    paused_publishers: Vec<usize>,
+    /// Connections whose output is held while congested (a SUBACK behind its subscription).
+    held_output: Vec<usize>,
 }
 
 impl Core {
-    /// The core of I/O thread `index`, routing to `shards` router shards.
-    pub fn new(index: u16, shared: Arc<Shared>, sys: Arc<SysShared>, shards: usize) -> Core {
+    /// The core of I/O thread `index`, with `shards` router shards in all, of which it owns
+    /// `owned` (index, shard).
+    pub fn new(
+        index: u16,
+        shared: Arc<Shared>,
+        sys: Arc<SysShared>,
+        shards: usize,
+        owned: Vec<(usize, Shard)>,
+    ) -> Core {
         let cfg = shared.config();
+        let threads = shared.threads;
+        let mut table: Vec<Option<Shard>> = (0..shards.max(1)).map(|_| None).collect();
+        for (i, shard) in owned {
+            table[i] = Some(shard);
+        }
         Core {
             index,
             auth_generation: shared.auth_generation(),
@@ -156,8 +181,14 @@ impl Core {
                 read_again: Vec::new(),
                 closed: Vec::new(),
                 handovers: Vec::new(),
-                router: RouterOut::new(shards),
+                router: RouterOut::new(shards, threads),
             },
+            shards: table,
+            delivery_scratch: Vec::new(),
+            congested: false,
+            subscribed: Vec::new(),
+            paused_publishers: Vec::new(),
+            held_output: Vec::new(),
         }
     }
 

@@ -1,43 +1,49 @@
-//! Commands for the router shards, gathered by the core during one I/O-thread turn; the I/O layer
-//! sends them.
+//! Router work the core produced and has not applied or handed out yet.
 //!
-//! Owns: [`RouterOut`]. Sending each publish on its own woke a parked shard thread (a futex
-//! call, a context switch) per message at low load; one send per shard per turn wakes it once
-//! for everything the turn produced. Commands keep their order per shard, so per-topic order and
-//! "subscription in place before SUBACK is written" still hold: the I/O layer sends the lists
-//! before the turn's output is flushed. Must not touch: channels (the I/O layer sends) or routing
-//! decisions (which shard is `router::shard`'s rule).
+//! Owns: [`RouterOut`]: per-shard command lists gathered from session actions during a turn, and
+//! per-I/O-thread batches bound for shards and sessions that live on other threads. The core
+//! applies the lists of its own shards inline (`routing.rs`); the I/O layer sends the batches, one
+//! channel send per destination thread per turn (at low load one wake-up covers everything a turn
+//! produced; at high load a batch carries many messages). Commands keep their order per shard and
+//! deliveries their order per destination thread, so per-topic order holds. Must not touch:
+//! channels (the I/O layer sends) or routing decisions (which shard is `router::shard`'s rule).
 
 use crate::message::SharedMessage;
-use crate::router::shard::{shard_of_filter, shard_of_topic, Command};
+use crate::router::shard::{shard_of_filter, shard_of_topic, Command, Delivery};
 
-/// A shard's list is handed out as soon as it holds this many commands, so a shard's bounded queue
-/// bounds messages (queue slots x this), not whole turns of input.
-const MAX_BATCH: usize = 128;
+/// A shard's list is applied (or handed out) once it holds this many commands, even mid-turn, so
+/// what one turn gathers stays bounded.
+const MAX_LIST: usize = 128;
 
-/// Per-shard command lists for the current turn.
+/// Commands for shards on another thread, tagged with their shard index.
+pub type CommandBatch = Vec<(u16, Command)>;
+
+/// Router work waiting in the core.
 pub struct RouterOut {
+    /// Per shard: commands gathered this turn, not yet applied or handed out.
     pending: Vec<Vec<Command>>,
-    /// Lists that reached [`MAX_BATCH`], ready to send before the turn ends.
-    full: Vec<(usize, Command)>,
+    /// A list reached [`MAX_LIST`]: route before reading more input.
+    full: bool,
+    /// Per I/O thread: commands for its shards, waiting to be sent.
+    pub commands: Vec<CommandBatch>,
+    /// Per I/O thread: deliveries for its sessions, waiting to be sent.
+    pub deliveries: Vec<Vec<Delivery>>,
 }
 
 impl RouterOut {
-    /// Empty lists for `shards` shards.
-    pub fn new(shards: usize) -> RouterOut {
+    /// Empty lists for `shards` shards spread over `threads` I/O threads.
+    pub fn new(shards: usize, threads: usize) -> RouterOut {
         RouterOut {
             pending: (0..shards.max(1)).map(|_| Vec::new()).collect(),
-            full: Vec::new(),
+            full: false,
+            commands: (0..threads.max(1)).map(|_| Vec::new()).collect(),
+            deliveries: (0..threads.max(1)).map(|_| Vec::new()).collect(),
         }
     }
 
     fn push(&mut self, shard: usize, cmd: Command) {
         self.pending[shard].push(cmd);
-        if self.pending[shard].len() >= MAX_BATCH {
-            if let Some(cmd) = take_list(&mut self.pending[shard]) {
-                self.full.push((shard, cmd));
-            }
-        }
+        self.full |= self.pending[shard].len() >= MAX_LIST;
     }
 
     /// A publish goes to its topic's shard.
@@ -67,34 +73,29 @@ impl RouterOut {
         }
     }
 
-    /// Whether lists that reached their size limit wait to be sent.
-    pub fn has_full(&self) -> bool {
-        !self.full.is_empty()
+    /// Whether some shard's list is long enough to route before reading more input.
+    pub fn is_full(&self) -> bool {
+        self.full
     }
 
-    /// Hands out the lists that reached their size limit, in order, as `(shard, command)`.
-    pub fn take_full(&mut self, mut send: impl FnMut(usize, Command)) {
-        for (shard, cmd) in self.full.drain(..) {
-            send(shard, cmd);
-        }
+    /// Whether any shard has commands not yet applied or handed out.
+    pub fn has_pending(&self) -> bool {
+        self.pending.iter().any(|l| !l.is_empty())
     }
 
-    /// Hands out everything gathered (full lists first, so per-shard order holds): a lone
-    /// command as is, several as one `Batch`.
-    pub fn take_all(&mut self, mut send: impl FnMut(usize, Command)) {
-        self.take_full(&mut send);
-        for (shard, list) in self.pending.iter_mut().enumerate() {
-            if let Some(cmd) = take_list(list) {
-                send(shard, cmd);
-            }
-        }
+    /// Takes every shard's list (index, commands), leaving them empty.
+    pub fn take_pending(&mut self) -> Vec<(usize, Vec<Command>)> {
+        self.full = false;
+        self.pending
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(s, l)| (s, std::mem::take(l)))
+            .collect()
     }
-}
 
-fn take_list(list: &mut Vec<Command>) -> Option<Command> {
-    match list.len() {
-        0 => None,
-        1 => list.pop(),
-        _ => Some(Command::Batch(std::mem::take(list))),
+    /// Whether batches for other threads wait to be sent.
+    pub fn has_unsent(&self) -> bool {
+        self.commands.iter().any(|b| !b.is_empty()) || self.deliveries.iter().any(|b| !b.is_empty())
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! - `server.io_threads`: one mio thread each is spawned at start, and connections and sessions
 //!   live on them.
-//! - `server.router_shards`: one router thread each; topics are spread over the shards by their
+//! - `server.router_shards`: shards are placed on the I/O threads at start; topics are spread over the shards by their
 //!   count (`shard_of_topic(topic, n)`, by parent path), so a new count would move every subscription and
 //!   retained message.
 //! - `mqtt.shared_subscription_strategy`: each shard builds its shared-subscription groups with

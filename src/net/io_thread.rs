@@ -10,9 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, TrySendError};
 use mio::{Events, Interest, Poll, Token};
 
+use crate::broker::router_out::CommandBatch;
 use crate::broker::slab::Slab;
 use crate::broker::{Closed, Core, Listener, Phase};
 use crate::router::shard::Delivery;
@@ -27,8 +28,12 @@ const TICK: Duration = Duration::from_millis(250);
 /// Times one flush may refill a connection's output from its session queue before other
 /// connections get their turn.
 const FLUSH_ROUNDS: usize = 4;
-/// Router deliveries handled per turn before sockets get another look.
-const DELIVERY_BUDGET: usize = 16 * 1024;
+/// Delivery batches from other threads taken per turn before sockets get another look.
+const DELIVERY_BATCHES: usize = 64;
+/// Command batches from other threads taken per turn before sockets get another look.
+const COMMAND_BATCHES: usize = 16;
+/// How soon a congested thread (router batches waiting for room) tries to send again.
+const CONGESTED_RETRY: Duration = Duration::from_millis(1);
 /// Size of each I/O thread's read scratch buffer.
 pub const READ_SCRATCH: usize = 16 * 1024;
 
@@ -42,8 +47,12 @@ pub struct IoThread {
     /// Transports by connection id (the poll token; the core uses the same ids).
     socks: Slab<Transport>,
     wiring: Arc<Wiring>,
-    /// Router deliveries for local sessions.
-    deliveries: Receiver<Delivery>,
+    /// Deliveries from other threads' shards for this thread's sessions.
+    deliveries: Receiver<Vec<Delivery>>,
+    /// Commands from other threads for this thread's shards.
+    commands: Receiver<CommandBatch>,
+    /// Work was left in the channels last turn: poll without sleeping.
+    work_left: bool,
     /// Control messages.
     control: Receiver<Control>,
     /// Connections that still had input waiting when their read budget ran out.
@@ -60,7 +69,8 @@ impl IoThread {
         core: Core,
         poll: Poll,
         wiring: Arc<Wiring>,
-        deliveries: Receiver<Delivery>,
+        deliveries: Receiver<Vec<Delivery>>,
+        commands: Receiver<CommandBatch>,
         control: Receiver<Control>,
     ) -> IoThread {
         IoThread {
@@ -70,6 +80,8 @@ impl IoThread {
             socks: Slab::default(),
             wiring,
             deliveries,
+            commands,
+            work_left: false,
             control,
             more_input: Vec::new(),
             flush_next_turn: Vec::new(),
@@ -83,10 +95,13 @@ impl IoThread {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
-            let timeout = if self.more_input.is_empty() && self.flush_next_turn.is_empty() {
-                next_tick.saturating_duration_since(now)
-            } else {
+            let busy = !self.more_input.is_empty() || !self.flush_next_turn.is_empty();
+            let timeout = if busy || self.work_left {
                 Duration::ZERO
+            } else if self.core.is_congested() {
+                CONGESTED_RETRY.min(next_tick.saturating_duration_since(now))
+            } else {
+                next_tick.saturating_duration_since(now)
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -96,6 +111,9 @@ impl IoThread {
             }
             let now = Instant::now();
             self.core.set_now(now);
+            // Other threads' work first: a subscription sent before its SUBACK was written is in
+            // place before any PUBLISH that SUBACK may have prompted is read below.
+            self.take_work();
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     continue;
@@ -122,7 +140,6 @@ impl IoThread {
                 self.drain_outbox(true);
                 return;
             }
-            self.drain_deliveries();
             // Router work before output: a SUBACK leaves only after its subscription is queued.
             self.drain_outbox(true);
             self.flush_dirty();
@@ -138,22 +155,32 @@ impl IoThread {
         }
     }
 
-    /// Carries out the core's outbox: router commands (all, or only lists that are full), closes,
-    /// handovers and connections to read again.
-    fn drain_outbox(&mut self, all_router: bool) {
-        let out = &mut self.core.out;
-        let router = &self.wiring.router;
-        // Shards outlive the I/O threads; a send error only happens at shutdown. A full shard
-        // queue blocks here: the backpressure from router to publishers.
-        let send = |shard: usize, cmd| {
-            let _ = router[shard].send(cmd);
-        };
-        if all_router {
-            out.router.take_all(send);
-        } else if out.router.has_full() {
-            out.router.take_full(send);
+    /// Takes delivery batches (always: they only queue in sessions, so taking them never waits
+    /// on anything) and, unless this thread is congested, command batches for its shards.
+    fn take_work(&mut self) {
+        for batch in self.deliveries.try_iter().take(DELIVERY_BATCHES) {
+            for d in batch {
+                self.core.deliver(d);
+            }
         }
-        for closed in std::mem::take(&mut out.closed) {
+        let congested = self.core.is_congested();
+        if !congested {
+            for batch in self.commands.try_iter().take(COMMAND_BATCHES) {
+                self.core.apply_commands(batch);
+            }
+        }
+        self.work_left = !self.deliveries.is_empty() || (!congested && !self.commands.is_empty());
+    }
+
+    /// Carries out the core's outbox: router work (all of it, or only when a list is full), the
+    /// batches for other threads (never blocking: what does not fit stays and the core is told
+    /// it is congested), closes, handovers and connections to read again.
+    fn drain_outbox(&mut self, all_router: bool) {
+        if all_router || self.core.out.router.is_full() {
+            self.core.run_router();
+        }
+        self.send_batches();
+        for closed in std::mem::take(&mut self.core.out.closed) {
             self.close_socket(closed);
         }
         let out = &mut self.core.out;
@@ -170,6 +197,42 @@ impl IoThread {
             self.wiring.io[to].send(Control::Adopt(Box::new(adopted)));
         }
         self.more_input.append(&mut self.core.out.read_again);
+    }
+
+    /// Tries to send each waiting batch to its thread, waking each thread that got one.
+    fn send_batches(&mut self) {
+        let router = &mut self.core.out.router;
+        if !router.has_unsent() {
+            self.core.set_congested(false);
+            return;
+        }
+        for (t, peer) in self.wiring.work.iter().enumerate() {
+            let mut sent = false;
+            if !router.commands[t].is_empty() {
+                let batch = std::mem::take(&mut router.commands[t]);
+                match peer.commands.try_send(batch) {
+                    Ok(()) => sent = true,
+                    Err(TrySendError::Full(batch)) => router.commands[t] = batch,
+                    // That thread has exited (shutdown): nothing left to route to.
+                    Err(TrySendError::Disconnected(_)) => {}
+                }
+            }
+            if !router.deliveries[t].is_empty() {
+                let batch = std::mem::take(&mut router.deliveries[t]);
+                match peer.deliveries.try_send(batch) {
+                    Ok(()) => sent = true,
+                    Err(TrySendError::Full(batch)) => router.deliveries[t] = batch,
+                    Err(TrySendError::Disconnected(_)) => {}
+                }
+            }
+            if sent {
+                if let Err(e) = self.wiring.io[t].waker.wake() {
+                    log::warn!("waking I/O thread {t} failed: {e}");
+                }
+            }
+        }
+        let unsent = router.has_unsent();
+        self.core.set_congested(unsent);
     }
 
     /// Lets a closed connection's socket go: its last bytes if the socket takes them, TLS
@@ -307,15 +370,6 @@ impl IoThread {
         self.drain_outbox(false);
     }
 
-    fn drain_deliveries(&mut self) {
-        for d in self.deliveries.try_iter().take(DELIVERY_BUDGET) {
-            self.core.deliver(d);
-        }
-        if !self.deliveries.is_empty() {
-            let _ = self.wiring.io[usize::from(self.index)].waker.wake();
-        }
-    }
-
     fn flush_dirty(&mut self) {
         let now = Instant::now();
         while let Some(id) = self.core.out.dirty.pop() {
@@ -331,6 +385,13 @@ impl IoThread {
         let Some(t) = self.socks.get_mut(id) else {
             return;
         };
+        if self.core.conns.get(id).is_some_and(|c| c.output_held) {
+            // Held behind a subscription still waiting to be sent; released when it is.
+            if let Some(conn) = self.core.conns.get_mut(id) {
+                conn.flush_queued = false;
+            }
+            return;
+        }
         let mut rounds = 0;
         loop {
             let core = &mut self.core;

@@ -1,6 +1,7 @@
 //! Networking and threads: the acceptor, the mio I/O threads and broker start-up/shutdown.
 //!
-//! Owns: every socket, every thread, and the channels between I/O threads and router shards.
+//! Owns: every socket, every thread, and the channels between I/O threads (router shards live
+//! in the I/O threads' cores, see `broker::routing`).
 //! Must not touch: protocol or session rules (those are sans-IO in `protocol` and `session`).
 
 pub mod acceptor;
@@ -23,21 +24,24 @@ use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
 use crate::auth::Authenticator;
+use crate::broker::routing::shard_owner;
 use crate::broker::sys_stats::SysShared;
 use crate::broker::{Core, Shared};
 use crate::config::Config;
 use crate::router::retained_limit::RetainedBudget;
 use crate::router::shard::Shard;
-use crate::router::worker::{run_shard, Mailbox};
 
 use acceptor::{AcceptorHandle, AcceptorMsg};
 use io_thread::{IoThread, WAKER};
 pub use reload::Reloader;
-use shared::{IoHandle, Wiring};
+use shared::{IoHandle, Wiring, WorkTx};
 
-/// Capacity of each router shard's command channel. A full channel blocks the publishing I/O
-/// thread, which is the backpressure from router to publishers; the router itself never blocks.
-const ROUTER_QUEUE: usize = 1024;
+/// Capacity, in batches, of each I/O thread's channel of commands for its shards. Senders never
+/// block: a full channel leaves the batch with its sender, which stops reading PUBLISH packets
+/// until it is sent (`broker::routing`).
+const COMMAND_QUEUE: usize = 64;
+/// Capacity, in batches, of each I/O thread's channel of deliveries for its sessions.
+const DELIVERY_QUEUE: usize = 256;
 
 /// Stops a running broker from any thread.
 #[derive(Clone)]
@@ -90,39 +94,33 @@ impl Broker {
             .collect::<io::Result<Vec<_>>>()?;
         let mut polls = Vec::new();
         let mut io_handles = Vec::new();
-        let mut mailboxes = Vec::new();
+        let mut work = Vec::new();
         let mut inboxes = Vec::new();
         for _ in 0..cfg.io_threads {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
             let (ctx, crx) = unbounded();
-            let (dtx, drx) = unbounded();
-            io_handles.push(IoHandle {
-                tx: ctx,
-                waker: waker.clone(),
+            let (cmd_tx, cmd_rx) = bounded(COMMAND_QUEUE);
+            let (dtx, drx) = bounded(DELIVERY_QUEUE);
+            io_handles.push(IoHandle { tx: ctx, waker });
+            work.push(WorkTx {
+                commands: cmd_tx,
+                deliveries: dtx,
             });
-            mailboxes.push(Mailbox { tx: dtx, waker });
-            inboxes.push((crx, drx));
+            inboxes.push((crx, cmd_rx, drx));
             polls.push(poll);
         }
         let mut threads = Vec::new();
-        let mut router = Vec::new();
         let limits = &cfg.mqtt.limits;
         let budget = Arc::new(RetainedBudget::new(
             limits.max_retained_messages,
             limits.max_retained_bytes,
         ));
+        let mut owned: Vec<Vec<(usize, Shard)>> = (0..cfg.io_threads).map(|_| Vec::new()).collect();
         for i in 0..cfg.router_shards {
-            let (tx, rx) = bounded(ROUTER_QUEUE);
-            router.push(tx);
-            let mb = mailboxes.clone();
             let shard = Shard::with_budget(cfg.mqtt.shared_strategy, budget.clone());
-            let t = std::thread::Builder::new()
-                .name(format!("picomq-router-{i}"))
-                .spawn(move || run_shard(shard, rx, mb))?;
-            threads.push(t);
+            owned[shard_owner(i, cfg.io_threads)].push((i, shard));
         }
-        drop(mailboxes);
         let sys = Arc::new(SysShared::new(cfg.io_threads, budget.clone()));
         let shared = Arc::new(Shared::new(
             cfg.clone(),
@@ -132,12 +130,19 @@ impl Broker {
         ));
         let admin = admin::AdminHandle::new(io_handles.clone());
         let wiring = Arc::new(Wiring {
-            router,
+            work,
             io: io_handles,
         });
-        for (i, (poll, (crx, drx))) in polls.into_iter().zip(inboxes).enumerate() {
-            let core = Core::new(i as u16, shared.clone(), sys.clone(), cfg.router_shards);
-            let io = IoThread::new(core, poll, wiring.clone(), drx, crx);
+        let parts = polls.into_iter().zip(inboxes).zip(owned);
+        for (i, ((poll, (crx, cmd_rx, drx)), shards)) in parts.enumerate() {
+            let core = Core::new(
+                i as u16,
+                shared.clone(),
+                sys.clone(),
+                cfg.router_shards,
+                shards,
+            );
+            let io = IoThread::new(core, poll, wiring.clone(), drx, cmd_rx, crx);
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))
                 .spawn(move || io.run())?;

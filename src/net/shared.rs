@@ -12,8 +12,9 @@ use mio::net::TcpStream;
 
 use super::transport::Transport;
 use crate::broker::admin::{AdminReply, AdminRequest};
+use crate::broker::router_out::CommandBatch;
 use crate::broker::{Handover, Listener};
-use crate::router::shard::Command;
+use crate::router::shard::Delivery;
 
 /// A listener as the I/O layer sees it: the core's [`Listener`] plus what only transports use.
 #[derive(Clone)]
@@ -67,10 +68,19 @@ impl IoHandle {
     }
 }
 
+/// The bounded channels into one I/O thread for router work from the others.
+pub struct WorkTx {
+    /// Commands for the shards it owns.
+    pub commands: Sender<CommandBatch>,
+    /// Deliveries for its sessions.
+    pub deliveries: Sender<Vec<Delivery>>,
+}
+
 /// The channels every I/O thread holds.
 pub struct Wiring {
-    /// Command channels of the router shards (bounded: a full shard slows its publishers).
-    pub router: Vec<Sender<Command>>,
-    /// Inboxes of the I/O threads.
+    /// Router work channels of the I/O threads, by thread (bounded: senders never block, see
+    /// `broker::routing`).
+    pub work: Vec<WorkTx>,
+    /// Control inboxes and wakers of the I/O threads.
     pub io: Vec<IoHandle>,
 }

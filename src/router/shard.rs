@@ -17,7 +17,7 @@
 //! per shard (shards are one per core, so a few copies).
 //!
 //! Owns: [`Shard`], the shard-selection functions and the command/delivery types. Must not touch:
-//! sessions, QoS flows or sockets; the thread loop is in `worker.rs`.
+//! sessions, QoS flows, sockets or threads (the I/O threads' cores drive shards, `broker::routing`).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
