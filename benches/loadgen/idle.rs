@@ -1,10 +1,12 @@
-//! `--idle-clients N`: how much memory a broker spends per idle connection. Opens N
-//! CONNECTed-but-silent MQTT connections from one thread with mio, reads the broker's RSS before
-//! and after, and closes them again.
+//! Idle connections, two measurements. `--idle-clients N`: how much memory a broker spends per
+//! idle connection — opens N CONNECTed-but-silent MQTT connections from one thread with mio,
+//! reads the broker's RSS before and after, and closes them again. `--idle-cpu-clients N`: how
+//! much CPU a broker burns while N clients sit connected — the same connections, held for
+//! `--idle-secs` while each sends a PINGREQ once per keep-alive period as a real client would.
 //!
 //! Owns: those idle sockets, all closed before it returns. Bounded: at most N connection
-//! attempts, at most [`CONNECT_PHASE`] for them, a fixed settle time. Must not spawn brokers or
-//! print.
+//! attempts, at most [`CONNECT_PHASE`] for them, a fixed settle time, and the idle window
+//! (at most 600 s, checked by the options). Must not spawn brokers or print.
 
 use std::io::{self, Write};
 use std::thread;
@@ -14,7 +16,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::broker::Target;
-use crate::client::{self, FrameReader, Version, CONNACK};
+use crate::client::{self, FrameReader, Version, CONNACK, PINGRESP};
 use crate::procstat;
 use crate::roles::KEEP_ALIVE;
 
@@ -41,6 +43,12 @@ pub struct IdleResult {
     pub first_error: Option<String>,
     pub rss_before_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
+    /// `--idle-cpu-clients`: length of the idle window and the broker's CPU seconds in it.
+    pub idle_secs: f64,
+    pub idle_cpu: Option<f64>,
+    /// `--idle-cpu-clients`: keep-alive PINGREQs sent and PINGRESPs received in the window.
+    pub pings: u64,
+    pub pongs: u64,
 }
 
 impl IdleResult {
@@ -53,6 +61,13 @@ impl IdleResult {
     pub fn kib_per_conn(&self) -> Option<f64> {
         let (b, a) = (self.rss_before_kib?, self.rss_after_kib?);
         (self.held() > 0).then(|| (a as f64 - b as f64) / self.held() as f64)
+    }
+
+    /// Broker CPU in the idle window as % of one core.
+    pub fn idle_cpu_pct(&self) -> Option<f64> {
+        self.idle_cpu
+            .filter(|_| self.idle_secs > 0.0)
+            .map(|c| c / self.idle_secs * 100.0)
     }
 
     fn fail(&mut self, e: String) {
@@ -74,13 +89,22 @@ struct Conn {
     state: State,
     out: Vec<u8>,
     reader: FrameReader,
+    /// When this connection owes the broker its next PINGREQ (`--idle-cpu-clients` only).
+    next_ping: Option<Instant>,
+}
+
+/// The open connections and the poller they are registered with.
+struct Held {
+    poll: Poll,
+    events: Events,
+    conns: Vec<Conn>,
 }
 
 fn handshaking_state(s: &State) -> bool {
     matches!(s, State::Connecting | State::AwaitConnack)
 }
 
-/// Opens `n` idle connections to `target`, measures, closes them.
+/// Opens `n` idle connections to `target`, measures the broker's RSS growth, closes them.
 pub fn run(target: &Target, n: usize, v: Version, hard_end: Instant) -> io::Result<IdleResult> {
     let mut res = IdleResult {
         requested: n,
@@ -89,7 +113,74 @@ pub fn run(target: &Target, n: usize, v: Version, hard_end: Instant) -> io::Resu
     let rss = || target.pid.and_then(procstat::memory).map(|m| m.rss_kib);
     thread::sleep(SETTLE);
     res.rss_before_kib = rss();
+    let mut held = open_all(target, n, v, hard_end, &mut res)?;
+    watch(&mut held, v, &mut res, Instant::now() + SETTLE)?;
+    res.rss_after_kib = rss();
+    close_all(&mut held);
+    Ok(res)
+}
 
+/// Opens `n` idle connections to `target`, lets them settle, then measures the broker's CPU time
+/// over `secs` while each connection pings once per keep-alive period; closes them.
+pub fn run_cpu(
+    target: &Target,
+    n: usize,
+    v: Version,
+    secs: Duration,
+    hard_end: Instant,
+) -> io::Result<IdleResult> {
+    let mut res = IdleResult {
+        requested: n,
+        ..IdleResult::default()
+    };
+    let mut held = open_all(target, n, v, hard_end, &mut res)?;
+    watch(&mut held, v, &mut res, Instant::now() + SETTLE)?;
+    res.rss_after_kib = target.pid.and_then(procstat::memory).map(|m| m.rss_kib);
+    let now = Instant::now();
+    // Spread first pings over one period, as clients that connected at different times would.
+    let period = Duration::from_secs(u64::from(KEEP_ALIVE));
+    let ready = held
+        .conns
+        .iter()
+        .filter(|c| c.state == State::Ready)
+        .count();
+    for (k, c) in held
+        .conns
+        .iter_mut()
+        .filter(|c| c.state == State::Ready)
+        .enumerate()
+    {
+        c.next_ping = Some(now + period.mul_f64(k as f64 / ready.max(1) as f64));
+    }
+    // Fine-grained (schedstat) when the kernel has it, else clock ticks, the same for both ends.
+    let fine = target.pid.and_then(procstat::cpu_seconds_fine).is_some();
+    let cpu = || {
+        let pid = target.pid?;
+        if fine {
+            procstat::cpu_seconds_fine(pid)
+        } else {
+            procstat::cpu_seconds(pid)
+        }
+    };
+    let end = (now + secs).min(hard_end);
+    let cpu0 = cpu();
+    let t0 = Instant::now();
+    watch(&mut held, v, &mut res, end)?;
+    res.idle_secs = t0.elapsed().as_secs_f64();
+    res.idle_cpu = cpu0.zip(cpu()).map(|(a, b)| b - a);
+    close_all(&mut held);
+    Ok(res)
+}
+
+/// Opens up to `n` connections and waits for their CONNACKs, at most [`MAX_HANDSHAKING`] at a
+/// time and for at most [`CONNECT_PHASE`]; fills in `opened`, `failed` and the fd-limit note.
+fn open_all(
+    target: &Target,
+    n: usize,
+    v: Version,
+    hard_end: Instant,
+    res: &mut IdleResult,
+) -> io::Result<Held> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut conns: Vec<Conn> = Vec::with_capacity(n);
@@ -129,7 +220,7 @@ pub fn run(target: &Target, n: usize, v: Version, hard_end: Instant) -> io::Resu
                 continue;
             };
             let before = handshaking_state(&c.state);
-            step(c, v, &mut res);
+            step(c, v, res);
             if before && !handshaking_state(&c.state) {
                 handshaking -= 1;
             }
@@ -143,14 +234,20 @@ pub fn run(target: &Target, n: usize, v: Version, hard_end: Instant) -> io::Resu
         }
     }
     res.opened = conns.iter().filter(|c| c.state == State::Ready).count();
-    settle_and_watch(&mut poll, &mut events, &mut conns, v, &mut res)?;
-    res.rss_after_kib = rss();
-    for c in conns.iter_mut().filter(|c| c.state == State::Ready) {
+    Ok(Held {
+        poll,
+        events,
+        conns,
+    })
+}
+
+/// Says goodbye on every connection still up; the sockets close when `held` drops.
+fn close_all(held: &mut Held) {
+    for c in held.conns.iter_mut().filter(|c| c.state == State::Ready) {
         let mut bye = Vec::with_capacity(2);
         client::encode_disconnect(&mut bye);
         let _ = c.stream.write_all(&bye);
     }
-    Ok(res)
 }
 
 /// Starts one non-blocking connect and registers it under token `i`.
@@ -173,6 +270,7 @@ fn open_one(poll: &Poll, i: usize, target: &Target, v: Version) -> io::Result<Co
         state: State::Connecting,
         out,
         reader: FrameReader::new(64),
+        next_ping: None,
     })
 }
 
@@ -215,6 +313,13 @@ fn step(c: &mut Conn, v: Version, res: &mut IdleResult) {
             Err(e) => return kill(c, res, format!("read: {e}")),
         }
     }
+    if c.state == State::Ready {
+        // Only PINGRESPs are expected now; anything else is consumed and ignored.
+        while let Ok(Some(f)) = c.reader.next_frame() {
+            res.pongs += u64::from(f.kind == PINGRESP);
+        }
+        return;
+    }
     if c.state == State::AwaitConnack {
         let outcome = match c.reader.next_frame() {
             Ok(Some(f)) if f.kind == CONNACK => client::parse_connack(v, f.body)
@@ -237,23 +342,35 @@ fn kill(c: &mut Conn, res: &mut IdleResult, why: String) {
     res.fail(why);
 }
 
-/// Waits [`SETTLE`] while still servicing events, so connections the broker drops are counted.
-fn settle_and_watch(
-    poll: &mut Poll,
-    events: &mut Events,
-    conns: &mut [Conn],
-    v: Version,
-    res: &mut IdleResult,
-) -> io::Result<()> {
-    let end = Instant::now() + SETTLE;
+/// Services events until `end`, so connections the broker drops are counted, and sends each
+/// connection's PINGREQ when it is due (only connections given a `next_ping` ever ping).
+fn watch(held: &mut Held, v: Version, res: &mut IdleResult, end: Instant) -> io::Result<()> {
+    let period = Duration::from_secs(u64::from(KEEP_ALIVE));
     while Instant::now() < end {
-        poll.poll(events, Some(end.saturating_duration_since(Instant::now())))?;
-        for ev in events.iter() {
-            if let Some(c) = conns.get_mut(ev.token().0) {
+        // Waking once a second to look for due pings costs far less than the broker's own timers.
+        let left = end.saturating_duration_since(Instant::now());
+        held.poll
+            .poll(&mut held.events, Some(left.min(Duration::from_secs(1))))?;
+        for ev in held.events.iter() {
+            if let Some(c) = held.conns.get_mut(ev.token().0) {
                 if c.state == State::Ready {
                     step(c, v, res);
                 }
             }
+        }
+        let now = Instant::now();
+        for c in held.conns.iter_mut().filter(|c| c.state == State::Ready) {
+            let Some(due) = c.next_ping.filter(|&due| due <= now) else {
+                continue;
+            };
+            let mut ping = Vec::with_capacity(2);
+            client::encode_pingreq(&mut ping);
+            // Two bytes on a silent socket: a short write would mean a broker not reading.
+            match c.stream.write(&ping) {
+                Ok(2) => res.pings += 1,
+                Ok(_) | Err(_) => kill(c, res, "PINGREQ not sent".into()),
+            }
+            c.next_ping = Some(due + period);
         }
     }
     Ok(())

@@ -1,14 +1,15 @@
 //! `loadgen`: a load generator that drives MQTT brokers on this machine and prints a comparison
-//! table, so picomq's cost per message can be quoted as a ratio against Mosquitto measured in the
-//! same run. Run it with `cargo bench --bench loadgen -- [options]`; see benches/README.md.
+//! table, so picomq's cost per message can be quoted as a ratio against Mosquitto and rumqttd
+//! measured in the same run. Run it with `cargo bench --bench loadgen -- [options]`; see benches/README.md.
 //!
-//! Owns: the top-level flow — choosing targets, running each in turn, printing, and the hard
-//! overall deadline that guarantees the process ends. It speaks MQTT through its own client code
+//! Owns: the top-level flow — choosing the mode and targets, running each in turn for every
+//! round, printing, and the hard overall deadline that guarantees the process ends. It speaks MQTT through its own client code
 //! (client.rs) and never links the picomq crate, so a codec bug in picomq cannot hide itself.
 //! It sends traffic only to loopback addresses.
 
 mod broker;
 mod client;
+mod connect;
 mod idle;
 mod options;
 mod procstat;
@@ -79,7 +80,8 @@ fn start_watchdog(after: Duration, preset: bool) {
     }
 }
 
-/// Runs the chosen mode against every target. Returns whether at least one broker was measured.
+/// Runs the chosen mode against every target, `--rounds` times. Returns whether at least one
+/// broker was measured.
 fn run(opts: &Options, hard_end: Instant) -> bool {
     let plan = match opts.plan() {
         Ok(p) => p,
@@ -88,23 +90,126 @@ fn run(opts: &Options, hard_end: Instant) -> bool {
             return false;
         }
     };
+    let v = plan.version;
     if let Some(n) = opts.idle_clients {
         println!(
             "loadgen: {n} idle connections, MQTT {}, keep-alive {} s",
             version_name(&plan),
             roles::KEEP_ALIVE
         );
-        let outcomes = for_each_target(opts, |t| {
-            idle::run(t, n as usize, plan.version, hard_end).map_err(|e| format!("idle run: {e}"))
+        if let Err(e) = fd_check(u64::from(n), "--idle-clients") {
+            eprintln!("loadgen: {e}");
+            return false;
+        }
+        let rounds = for_each_round(opts, |t| {
+            idle::run(t, n as usize, v, hard_end).map_err(|e| format!("idle run: {e}"))
         });
-        report::print_idle(&outcomes);
-        return outcomes.iter().any(|o| o.result.is_ok());
+        return finish(opts, &rounds, report::print_idle, &report::idle_figures());
+    }
+    if let Some(n) = opts.idle_cpu_clients {
+        println!(
+            "loadgen: broker CPU with {n} idle connections over {} s, MQTT {}, keep-alive {} s \
+             (one PINGREQ per connection per keep-alive period)",
+            opts.idle_secs,
+            version_name(&plan),
+            roles::KEEP_ALIVE
+        );
+        if let Err(e) = fd_check(u64::from(n), "--idle-cpu-clients") {
+            eprintln!("loadgen: {e}");
+            return false;
+        }
+        let secs = Duration::from_secs_f64(opts.idle_secs);
+        let rounds = for_each_round(opts, |t| {
+            idle::run_cpu(t, n as usize, v, secs, hard_end).map_err(|e| format!("idle run: {e}"))
+        });
+        return finish(
+            opts,
+            &rounds,
+            report::print_idle_cpu,
+            &report::idle_cpu_figures(),
+        );
+    }
+    if let Some(n) = opts.connect_rate {
+        let cp = connect::ConnectPlan {
+            total: u64::from(n),
+            parallel: opts.connect_parallel as usize,
+            window: plan.duration,
+            version: v,
+        };
+        println!(
+            "loadgen: connect rate, up to {n} sessions (CONNECT, CONNACK, DISCONNECT), {} in \
+             parallel, for at most {:?}, MQTT {}",
+            cp.parallel,
+            cp.window,
+            version_name(&plan)
+        );
+        if let Err(e) = fd_check(u64::from(opts.connect_parallel), "--connect-parallel") {
+            eprintln!("loadgen: {e}");
+            return false;
+        }
+        let rounds = for_each_round(opts, |t| {
+            connect::run(t, &cp, hard_end).map_err(|e| format!("connect run: {e}"))
+        });
+        return finish(
+            opts,
+            &rounds,
+            report::print_connects,
+            &report::connect_figures(),
+        );
     }
     println!("loadgen: {}", describe(&plan));
-    let outcomes = for_each_target(opts, |t| scenario::run(t, &plan, hard_end));
-    println!();
-    report::print_runs(&outcomes);
-    outcomes.iter().any(|o| o.result.is_ok())
+    let rounds = for_each_round(opts, |t| scenario::run(t, &plan, hard_end));
+    finish(opts, &rounds, report::print_runs, &report::run_figures())
+}
+
+/// One descriptor per connection in loadgen and in the broker, plus some for loadgen's own files,
+/// the broker's listeners and /proc reads.
+fn fd_check(connections: u64, what: &str) -> Result<(), String> {
+    procstat::check_open_files(connections + 64, what)
+}
+
+/// Runs `f` against every target, `--rounds` times, brokers interleaved (A, B, C, A, B, C, ...)
+/// so slow drift of the machine (other builds, thermal) spreads over all of them. Each round's
+/// table is printed as soon as it is done when there are several rounds.
+fn for_each_round<T>(
+    opts: &Options,
+    mut f: impl FnMut(&Target) -> Result<T, String>,
+) -> Vec<Vec<Outcome<T>>> {
+    (1..=opts.rounds)
+        .map(|k| {
+            if opts.rounds > 1 {
+                eprintln!("loadgen: round {k}/{}", opts.rounds);
+            }
+            for_each_target(opts, &mut f)
+        })
+        .collect()
+}
+
+/// Prints each round's table (`print`), then — over several rounds — the per-broker medians, and
+/// the picomq/peer ratios. Returns whether any broker was measured in any round.
+fn finish<T>(
+    opts: &Options,
+    rounds: &[Vec<Outcome<T>>],
+    print: fn(&[Outcome<T>]),
+    figures: &[report::Figure<T>],
+) -> bool {
+    for (k, outcomes) in rounds.iter().enumerate() {
+        println!();
+        if opts.rounds > 1 {
+            println!("round {}/{}:", k + 1, opts.rounds);
+        }
+        print(outcomes);
+    }
+    if opts.rounds > 1 {
+        println!();
+        println!(
+            "over {} rounds (brokers interleaved), median [min-max]:",
+            opts.rounds
+        );
+        report::print_summary(rounds, figures);
+    }
+    report::print_ratios(rounds, figures);
+    rounds.iter().flatten().any(|o| o.result.is_ok())
 }
 
 /// Applies `f` to the `--broker` target, or to each `--compare` broker in turn: spawned just
@@ -124,7 +229,7 @@ fn for_each_target<T>(
             result,
         }];
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Outcome<T>> = Vec::new();
     for &kind in &opts.compare {
         if out.iter().any(|o: &Outcome<T>| o.broker == kind.name()) {
             continue; // listed twice
@@ -134,6 +239,7 @@ fn for_each_target<T>(
             BrokerKind::Mosquitto => {
                 broker::spawn_mosquitto(&opts.mosquitto, !opts.mosquitto_nagle)
             }
+            BrokerKind::Rumqttd => broker::spawn_rumqttd(&opts.rumqttd, opts.version()),
         };
         let result = spawned.and_then(|t| {
             eprintln!(
@@ -215,7 +321,8 @@ fn selftest() -> ExitCode {
     let checks = client::self_check()
         .into_iter()
         .chain(stats::self_check())
-        .chain(procstat::self_check());
+        .chain(procstat::self_check())
+        .chain(report::self_check());
     let (mut passed, mut failed) = (0, 0);
     for (name, ok) in checks {
         println!("{} {name}", if ok { "ok  " } else { "FAIL" });

@@ -17,6 +17,7 @@ use crate::stats::HEADER_LEN;
 pub enum BrokerKind {
     Picomq,
     Mosquitto,
+    Rumqttd,
 }
 
 impl BrokerKind {
@@ -24,12 +25,14 @@ impl BrokerKind {
         match self {
             BrokerKind::Picomq => "picomq",
             BrokerKind::Mosquitto => "mosquitto",
+            BrokerKind::Rumqttd => "rumqttd",
         }
     }
 }
 
 /// Drives MQTT brokers on this machine and prints throughput, loss, ordering, latency, and the
-/// broker's CPU time per delivered message and memory, to compare picomq with Mosquitto.
+/// broker's CPU time per delivered message and memory, to compare picomq with Mosquitto and
+/// rumqttd.
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", version = None)]
 pub struct Options {
@@ -80,6 +83,10 @@ pub struct Options {
     /// Mosquitto binary to spawn
     #[arg(long, default_value = "/usr/sbin/mosquitto")]
     pub mosquitto: PathBuf,
+    /// rumqttd binary to spawn (a bare name is looked up in PATH); install it with
+    /// `cargo install rumqttd --version 0.20.0 --locked --root DIR`
+    #[arg(long, default_value = "rumqttd")]
+    pub rumqttd: PathBuf,
     /// Leave Nagle's algorithm on in the spawned Mosquitto (its default); by default loadgen sets
     /// `set_tcp_nodelay true`, matching picomq, which disables Nagle on every connection
     #[arg(long = "mosquitto-nagle")]
@@ -87,6 +94,24 @@ pub struct Options {
     /// Instead of a scenario: open N idle connections and report broker RSS per connection
     #[arg(long = "idle-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub idle_clients: Option<u32>,
+    /// Instead of a scenario: hold N idle connections for --idle-secs and report the broker's CPU
+    /// time as % of one core
+    #[arg(long = "idle-cpu-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "idle_clients")]
+    pub idle_cpu_clients: Option<u32>,
+    /// With --idle-cpu-clients: length of the measured idle window, seconds
+    #[arg(long = "idle-secs", default_value_t = 20.0, value_parser = parse_idle_secs)]
+    pub idle_secs: f64,
+    /// Instead of a scenario: open up to N connections (CONNECT, CONNACK, DISCONNECT, close),
+    /// --connect-parallel at a time, for at most --duration seconds; report connects per second
+    #[arg(long = "connect-rate", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=2_000_000), conflicts_with_all = ["idle_clients", "idle_cpu_clients"])]
+    pub connect_rate: Option<u32>,
+    /// With --connect-rate: connections in progress at once
+    #[arg(long = "connect-parallel", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub connect_parallel: u32,
+    /// Run the whole comparison N times, brokers interleaved (A, B, C, A, B, C, ...), and print
+    /// per-broker medians
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub rounds: u32,
     /// QoS 1: unacknowledged PUBLISHes per publisher (capped by the broker's Receive Maximum)
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub inflight: u16,
@@ -124,6 +149,14 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         return Err("must be between 0 and 10000000".into());
     }
     Ok(r)
+}
+
+fn parse_idle_secs(s: &str) -> Result<f64, String> {
+    let t: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(1.0..=600.0).contains(&t) {
+        return Err("must be between 1 and 600 seconds".into());
+    }
+    Ok(t)
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -184,14 +217,20 @@ impl Options {
         }
     }
 
-    /// A generous bound on the whole invocation: per broker, startup (10 s), worst-case setup
-    /// (30 s), drains (10 s) plus warm-up and window, or the idle phases; plus slack.
+    /// A generous bound on the whole invocation: per broker and round, startup (10 s),
+    /// worst-case setup (30 s), drains (10 s) plus warm-up and window, or the idle or connect
+    /// phases; plus slack.
     pub fn default_deadline(&self) -> Duration {
         let per_target = if self.idle_clients.is_some() {
             10.0 + 30.0 + 5.0
+        } else if self.idle_cpu_clients.is_some() {
+            10.0 + 30.0 + 5.0 + self.idle_secs
+        } else if self.connect_rate.is_some() {
+            10.0 + 10.0 + self.duration
         } else {
             10.0 + 30.0 + 10.0 + self.warmup + self.duration
         };
-        Duration::from_secs_f64(per_target * self.target_count() as f64 + 10.0)
+        let runs = self.target_count() as f64 * f64::from(self.rounds);
+        Duration::from_secs_f64(per_target * runs + 10.0)
     }
 }

@@ -1,7 +1,8 @@
 //! Reads a process's CPU time and memory from Linux `/proc`.
 //!
-//! Owns: parsing `/proc/PID/stat` (utime + stime, all threads) and `/proc/PID/status`
-//! (VmHWM, VmRSS), and the clock-tick length. Read-only: it must never signal or otherwise touch
+//! Owns: parsing `/proc/PID/stat` (utime + stime, all threads), `/proc/PID/task/*/schedstat`
+//! (nanosecond run time per thread), `/proc/PID/status` (VmHWM, VmRSS), this process's
+//! open-files limit, and the clock-tick length. Read-only: it must never signal or otherwise touch
 //! the process it observes.
 
 use std::fs;
@@ -48,6 +49,65 @@ fn parse_stat_ticks(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// CPU time of `pid` in seconds with nanosecond resolution: the sum of the first field of
+/// `/proc/PID/task/*/schedstat` (time on CPU per live thread). The tick counts of [`cpu_seconds`]
+/// move in 10 ms steps, too coarse for an idle broker that uses a few ms per second. Threads that
+/// exit between two readings take their time with them, so this is for idle brokers whose
+/// threads stay put; `None` when the kernel has no schedstat or the process is gone.
+pub fn cpu_seconds_fine(pid: u32) -> Option<f64> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns: u64 = 0;
+    let mut any = false;
+    for task in tasks.flatten() {
+        // A thread may exit between read_dir and the read: skip it rather than fail.
+        let Ok(text) = fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        ns += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        any = true;
+    }
+    any.then(|| ns as f64 / 1e9)
+}
+
+/// This process's soft and hard limits on open files, from `/proc/self/limits` (no libc here);
+/// `None` for "unlimited" or when unreadable. Spawned brokers inherit the same limits.
+pub fn open_files_limit() -> Option<(u64, u64)> {
+    let text = fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_files(&text)
+}
+
+fn parse_open_files(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut nums = line["Max open files".len()..].split_whitespace();
+    let soft = nums.next()?.parse().ok()?;
+    let hard = nums.next()?.parse().ok()?;
+    Some((soft, hard))
+}
+
+/// Refuses a run that needs `needed` descriptors in this process (and as many in the broker,
+/// which inherits the limit) when the soft open-files limit is lower, with the shell command
+/// that raises it. Failing up front beats measuring a run that silently opened fewer.
+pub fn check_open_files(needed: u64, what: &str) -> Result<(), String> {
+    let Some((soft, hard)) = open_files_limit() else {
+        return Ok(());
+    };
+    if soft >= needed {
+        return Ok(());
+    }
+    let hint = if hard >= needed {
+        format!("raise the soft limit first, e.g. bash -c 'ulimit -n {hard}; cargo bench ...'")
+    } else {
+        format!(
+            "the hard limit is {hard} too: raise it as root (ulimit -Hn) or in the container's \
+             settings, or ask for fewer"
+        )
+    };
+    Err(format!(
+        "{what} needs about {needed} open files in loadgen and as many in the broker, but the \
+         open-files limit (ulimit -n) is {soft}; {hint}"
+    ))
+}
+
 /// Resident memory figures in KiB.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Memory {
@@ -90,5 +150,11 @@ pub fn self_check() -> Vec<(&'static str, bool)> {
             parse_stat_ticks(sample) == Some(300),
         ),
         ("own cpu time readable", cpu_seconds(0).is_some()),
+        (
+            "open-files line parse",
+            parse_open_files(
+                "Max open files            1024                 4096                 files\n",
+            ) == Some((1024, 4096)),
+        ),
     ]
 }
