@@ -373,7 +373,9 @@ impl ClientSession {
         now: Instant,
         out: &mut OutBuf,
     ) -> Link {
-        if ack.reason.is_error() {
+        // Success is the only accepting code; anything else (even a non-error code a broken
+        // server made up) refuses.
+        if ack.reason != ReasonCode::SUCCESS {
             let closed = Closed::from_props(ack.reason, &ack.properties);
             self.events.push_back(ClientEvent::Refused(closed));
             return Link::Closing;
@@ -582,7 +584,7 @@ impl ClientSession {
             // The decoder gives every QoS 1/2 PUBLISH an id; kept total for safety.
             (_, None) => return Err((ReasonCode::MALFORMED_PACKET, "PUBLISH without packet id")),
         }
-        self.events.push_back(ClientEvent::Message(p));
+        self.events.push_back(ClientEvent::Message(Box::new(p)));
         Ok(())
     }
 

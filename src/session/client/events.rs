@@ -146,7 +146,7 @@ pub enum ClientEvent {
     /// A message from the server, for the local broker. QoS 1 was acknowledged already; QoS 2 is
     /// reported once, when it first arrives, even if the server
     /// sends it again before PUBREL [MQTT-4.3.3-10]. A topic alias was resolved and removed.
-    Message(Publish),
+    Message(Box<Publish>),
     /// The server acknowledged this message: PUBACK (QoS 1) or PUBCOMP (QoS 2) with a success
     /// code. The only event that proves delivery; a bridge may release the message now.
     Delivered(Token),

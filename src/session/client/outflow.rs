@@ -16,21 +16,21 @@ use crate::session::outbuf::OutBuf;
 
 use super::events::{ClientEvent, OutMessage, ServerLimits, Submitted};
 
-/// Where one of our QoS 1/2 messages stands.
+/// Where one of our QoS 1/2 messages stands: the acknowledgement it waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+enum Awaiting {
     /// QoS 1 PUBLISH written, PUBACK awaited.
-    AwaitPubAck,
+    Ack,
     /// QoS 2 PUBLISH written, PUBREC awaited.
-    AwaitPubRec,
+    Rec,
     /// PUBREL written, PUBCOMP awaited: the server owns the message now.
-    AwaitPubComp,
+    Comp,
 }
 
 #[derive(Debug)]
 struct Inflight {
     id: u16,
-    stage: Stage,
+    stage: Awaiting,
     /// QoS on the wire, which the server's Maximum QoS may have lowered from `msg.qos`; a
     /// retransmission must repeat it.
     qos: QoS,
@@ -89,7 +89,7 @@ impl Outflow {
                     SendOutcome::InFlight(id) => Submitted::InFlight(id),
                     SendOutcome::Settled => Submitted::Settled,
                     SendOutcome::NoId(msg) => {
-                        self.queue.push_back(msg);
+                        self.queue.push_back(*msg);
                         Submitted::Queued
                     }
                 }
@@ -126,7 +126,7 @@ impl Outflow {
             if let SendOutcome::NoId(msg) = self.try_send(msg, link, reserved, out, events) {
                 // Every identifier is taken (only possible with a window near 65,535 plus
                 // pending SUBSCRIBEs): wait for an acknowledgement to free one.
-                self.queue.push_front(msg);
+                self.queue.push_front(*msg);
                 break;
             }
         }
@@ -145,7 +145,7 @@ impl Outflow {
             QoS::AtMostOnce => None,
             _ => match self.alloc_id(reserved) {
                 Some(id) => Some(id),
-                None => return SendOutcome::NoId(msg),
+                None => return SendOutcome::NoId(Box::new(msg)),
             },
         };
         if !write_publish(&msg, qos, id, false, link, out) {
@@ -160,8 +160,8 @@ impl Outflow {
             return SendOutcome::Settled;
         };
         let stage = match qos {
-            QoS::AtLeastOnce => Stage::AwaitPubAck,
-            _ => Stage::AwaitPubRec,
+            QoS::AtLeastOnce => Awaiting::Ack,
+            _ => Awaiting::Rec,
         };
         self.inflight.push_back(Inflight {
             id,
@@ -185,7 +185,7 @@ impl Outflow {
         None
     }
 
-    fn take(&mut self, id: u16, stage: Stage) -> Result<Inflight, UnknownId> {
+    fn take(&mut self, id: u16, stage: Awaiting) -> Result<Inflight, UnknownId> {
         let pos = self
             .inflight
             .iter()
@@ -196,7 +196,7 @@ impl Outflow {
 
     /// PUBACK: settles a QoS 1 message, delivered or (5.0, code >= 0x80) rejected.
     pub fn on_puback(&mut self, ack: &PubResponse) -> Result<ClientEvent, UnknownId> {
-        let done = self.take(ack.packet_id, Stage::AwaitPubAck)?;
+        let done = self.take(ack.packet_id, Awaiting::Ack)?;
         Ok(settled(done.msg.token, ack.reason))
     }
 
@@ -209,15 +209,15 @@ impl Outflow {
         out: &mut OutBuf,
     ) -> Result<Option<ClientEvent>, UnknownId> {
         if ack.reason.is_error() {
-            let done = self.take(ack.packet_id, Stage::AwaitPubRec)?;
+            let done = self.take(ack.packet_id, Awaiting::Rec)?;
             return Ok(Some(settled(done.msg.token, ack.reason)));
         }
         let f = self
             .inflight
             .iter_mut()
-            .find(|f| f.id == ack.packet_id && f.stage == Stage::AwaitPubRec)
+            .find(|f| f.id == ack.packet_id && f.stage == Awaiting::Rec)
             .ok_or(UnknownId)?;
-        f.stage = Stage::AwaitPubComp;
+        f.stage = Awaiting::Comp;
         out.packet(&Packet::PubRel(PubResponse::ok(f.id)), version);
         Ok(None)
     }
@@ -226,7 +226,7 @@ impl Outflow {
     /// found, meaning the server lost its record after taking ownership at PUBREC; the message
     /// was received, so it still counts as delivered.
     pub fn on_pubcomp(&mut self, ack: &PubResponse) -> Result<ClientEvent, UnknownId> {
-        let done = self.take(ack.packet_id, Stage::AwaitPubComp)?;
+        let done = self.take(ack.packet_id, Awaiting::Comp)?;
         Ok(ClientEvent::Delivered(done.msg.token))
     }
 
@@ -241,7 +241,7 @@ impl Outflow {
     ) {
         let mut dropped = Vec::new();
         self.inflight.retain(|f| match f.stage {
-            Stage::AwaitPubComp => {
+            Awaiting::Comp => {
                 out.packet(&Packet::PubRel(PubResponse::ok(f.id)), link.version);
                 true
             }
@@ -285,7 +285,7 @@ enum SendOutcome {
     /// Written at QoS 0, or dropped as too large: its event is out.
     Settled,
     /// No free packet identifier: handed back untouched.
-    NoId(OutMessage),
+    NoId(Box<OutMessage>),
 }
 
 /// The settling event for an acknowledgement's reason code.
