@@ -309,50 +309,45 @@ impl ClientSession {
     /// calling early or often is harmless.
     pub fn on_tick(&mut self, now: Instant, out: &mut OutBuf) {
         let before = out.len();
+        let due = self.next_timeout().is_some_and(|at| now >= at);
         self.link = match mem::replace(&mut self.link, Link::Closing) {
-            Link::AwaitingConnAck(w) if now >= w.sent_at + self.cfg.connack_timeout => {
+            Link::AwaitingConnAck(_) if due => {
                 self.events
                     .push_back(ClientEvent::LinkDead(DeadReason::ConnAckTimeout));
                 Link::Closing
             }
-            Link::Connected(mut c) => match c.keep_alive {
-                Some(ka) => match c.ping_sent {
-                    Some(at) if now >= at + self.cfg.ping_timeout_for(ka) => {
-                        self.events
-                            .push_back(ClientEvent::LinkDead(DeadReason::KeepAliveTimeout));
-                        Link::Closing
-                    }
-                    None if now >= c.last_tx.min(c.last_rx) + ka => {
-                        out.packet(&Packet::PingReq, self.cfg.version);
-                        c.ping_sent = Some(now);
-                        self.pump_link(&c, out);
-                        Link::Connected(c)
-                    }
-                    _ => {
-                        self.pump_link(&c, out);
-                        Link::Connected(c)
-                    }
-                },
-                None => {
-                    self.pump_link(&c, out);
-                    Link::Connected(c)
+            Link::Connected(c) if due && c.ping_sent.is_some() => {
+                self.events
+                    .push_back(ClientEvent::LinkDead(DeadReason::KeepAliveTimeout));
+                Link::Closing
+            }
+            Link::Connected(mut c) => {
+                if due {
+                    out.packet(&Packet::PingReq, self.cfg.version);
+                    c.ping_sent = Some(now);
                 }
-            },
+                self.pump_link(&c, out);
+                Link::Connected(c)
+            }
             other => other,
         };
         self.wrote(before, now, out);
     }
 
-    /// When `on_tick` next has something to do, if ever (no link, or no keep-alive).
+    /// When `on_tick` next has something to do, if ever (no link, no keep-alive, or a deadline
+    /// too far away for `Instant` to represent). The one timer table: `on_tick` acts on it too.
     pub fn next_timeout(&self) -> Option<Instant> {
         match &self.link {
-            Link::AwaitingConnAck(w) => Some(w.sent_at + self.cfg.connack_timeout),
+            Link::AwaitingConnAck(w) => w.sent_at.checked_add(self.cfg.connack_timeout),
             Link::Connected(c) => {
                 let ka = c.keep_alive?;
-                Some(match c.ping_sent {
-                    Some(at) => at + self.cfg.ping_timeout_for(ka),
-                    None => c.last_tx.min(c.last_rx) + ka,
-                })
+                match c.ping_sent {
+                    // Waiting for any answer to our PINGREQ.
+                    Some(at) => at.checked_add(self.cfg.ping_timeout_for(ka)),
+                    // Quiet in either direction for a keep-alive: time to ping. Counting what we
+                    // received too means a server we only ever write to is still checked.
+                    None => c.last_tx.min(c.last_rx).checked_add(ka),
+                }
             }
             Link::Down | Link::Closing => None,
         }

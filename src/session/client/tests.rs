@@ -664,3 +664,22 @@ fn polite_disconnect_writes_disconnect_and_ignores_input() {
     sim.feed(publish_in("a", QoS::AtLeastOnce, Some(1), false));
     assert!(sim.events().is_empty() && sim.sent().is_empty());
 }
+
+#[test]
+fn huge_timeouts_never_fire_and_never_panic() {
+    let mut c = cfg(ProtocolVersion::V311);
+    c.connack_timeout = Duration::MAX;
+    c.ping_timeout = Some(Duration::MAX);
+    c.keep_alive = 1;
+    let mut sim = Sim::new(c);
+    sim.c.start(sim.now, &mut sim.out);
+    assert_eq!(sim.c.next_timeout(), None);
+    sim.advance(Duration::from_secs(1_000_000));
+    assert!(sim.events().is_empty());
+    sim.feed(connack(false, ReasonCode::SUCCESS, Properties::default()));
+    sim.events();
+    sim.advance(Duration::from_secs(1));
+    assert!(sim.sent().contains(&Packet::PingReq));
+    sim.advance(Duration::from_secs(1_000_000));
+    assert!(sim.events().is_empty());
+}
