@@ -49,6 +49,8 @@ use outflow::{LinkView, Outflow};
 mod tests;
 #[cfg(test)]
 mod tests_flow;
+#[cfg(test)]
+mod tests_peer;
 
 /// A protocol violation by the server: the reason code to answer with and the broken rule.
 type Violation = (ReasonCode, &'static str);

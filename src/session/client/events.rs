@@ -119,6 +119,7 @@ pub struct Closed {
 }
 
 impl Closed {
+    /// The reason and what the server's CONNACK or DISCONNECT properties said about it.
     pub(crate) fn from_props(reason: ReasonCode, p: &Properties) -> Closed {
         Closed {
             reason,

@@ -40,9 +40,11 @@ struct Inflight {
 /// What the current link accepts, computed from our config and the server's CONNACK.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct LinkView {
+    /// Protocol of the session (fixed by config, the same on every link).
     pub version: ProtocolVersion,
     /// Our `max_inflight` lowered to the server's Receive Maximum.
     pub window: u16,
+    /// What the server announced in CONNACK.
     pub limits: ServerLimits,
 }
 
