@@ -569,7 +569,10 @@ impl ClientSession {
                     out.packet(&Packet::PubRec(PubResponse::ok(id)), v);
                     return Ok(());
                 }
-                if self.awaiting_rel.len() >= usize::from(self.cfg.receive_maximum) {
+                // Only a 5.0 server knows our limit; in 3.1.1 the table is bounded by the
+                // 65,535 packet ids alone, so a compliant server is never cut off.
+                let v5 = v.is_v5();
+                if v5 && self.awaiting_rel.len() >= usize::from(self.cfg.receive_maximum) {
                     return Err((
                         ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
                         "more QoS 2 messages awaiting PUBREL than our Receive Maximum",

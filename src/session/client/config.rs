@@ -70,7 +70,8 @@ pub struct ClientConfig {
     /// its own disk queue, so this only bounds what the session holds in memory.
     pub max_queued: usize,
     /// Receive Maximum we announce (5.0): most inbound QoS 2 messages the server may have
-    /// awaiting PUBREL. Also enforced for 3.1.1, where it bounds the same table. At least 1.
+    /// awaiting PUBREL; more is a protocol violation. A 3.1.1 server cannot know it, so there
+    /// the table is bounded only by the packet id space (65,535 entries). At least 1.
     pub receive_maximum: u16,
     /// Largest packet we accept from the server (announced as Maximum Packet Size in 5.0 and
     /// enforced by the decoder from the fixed header). At least 2.
