@@ -371,6 +371,20 @@ fn inbound_qos2_beyond_our_receive_maximum_is_a_violation() {
 }
 
 #[test]
+fn a_v311_server_cannot_know_our_receive_maximum_and_is_not_cut_off() {
+    let mut c = cfg(ProtocolVersion::V311);
+    c.receive_maximum = 2;
+    let mut sim = Sim::new(c);
+    sim.connect(false);
+    for id in 1..=3 {
+        sim.feed(publish_in("d", QoS::ExactlyOnce, Some(id), false));
+    }
+    let events = sim.events();
+    assert_eq!(violation(&events), None);
+    assert_eq!(events.len(), 3);
+}
+
+#[test]
 fn mqtt_4_4_0_1_resend_unacknowledged_publish_with_dup_on_reconnect() {
     for v in BOTH {
         let mut sim = Sim::new(resumable(v));
