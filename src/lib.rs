@@ -14,7 +14,7 @@
 //! - [`sys`]: the `$SYS/broker/...` status topics (sans-IO; gathered and routed by `net`).
 //!
 //! # Threads
-//! - `picomq-io-N` (one per core by default): each runs a mio `Poll` around one broker core, owns
+//! - `picomq-io-N` (one per two cores by default): each runs a mio `Poll` around one broker core, owns
 //!   its connections' sockets (the core owns their sessions) and the router shards placed on it
 //!   (`shard % threads`). Commands for its own shards are applied inline, without a thread hop;
 //!   commands for other threads' shards and deliveries for other threads' sessions go in batches

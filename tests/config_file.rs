@@ -651,11 +651,14 @@ fn auth_settings_and_the_anonymous_default() {
 }
 
 #[test]
-fn zero_threads_means_one_per_core() {
+fn zero_threads_means_one_per_two_cores_and_zero_shards_one_per_thread() {
     let config = Config::from_toml_str("[server]\nio_threads = 0\nrouter_shards = 0\n").unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!((config.io_threads, config.router_shards), (cores, cores));
-    assert!(cores >= 1);
+    let threads = (cores / 2).max(1);
+    assert_eq!((config.io_threads, config.router_shards), (threads, 0));
+    assert_eq!(config.shards(), threads);
+    let four = Config::from_toml_str("[server]\nio_threads = 4\n").unwrap();
+    assert_eq!(four.shards(), 4);
 }
 
 // ---- command line ----

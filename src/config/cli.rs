@@ -54,11 +54,11 @@ pub struct Cli {
     #[arg(long, value_name = "LEVEL", value_enum, ignore_case = true)]
     pub log_level: Option<LogLevel>,
 
-    /// I/O threads; 0 = one per CPU core; overrides [server] io_threads
+    /// I/O threads; 0 = one per two CPU cores; overrides [server] io_threads
     #[arg(long, value_name = "N", value_parser = parse_thread_count)]
     pub threads: Option<usize>,
 
-    /// Router shards; 0 = one per CPU core; overrides [server] router_shards
+    /// Router shards; 0 = one per I/O thread; overrides [server] router_shards
     #[arg(long, value_name = "N", value_parser = parse_thread_count)]
     pub shards: Option<usize>,
 
@@ -143,7 +143,7 @@ impl From<LogLevel> for log::LevelFilter {
 
 impl Cli {
     /// Replaces the settings of `config` that a flag was given for. `--threads 0` and
-    /// `--shards 0` resolve to one per CPU core; repeated `--listen` addresses are an error.
+    /// `--shards 0` mean one per two cores and one per I/O thread; repeated `--listen` addresses are an error.
     pub fn apply_to(&self, config: &mut Config) -> Result<(), ConfigError> {
         if !self.listen.is_empty() {
             let mut listeners: Vec<ListenerConfig> = Vec::with_capacity(self.listen.len());
@@ -165,7 +165,7 @@ impl Cli {
             config.io_threads = resolve_thread_count(n);
         }
         if let Some(n) = self.shards {
-            config.router_shards = resolve_thread_count(n);
+            config.router_shards = n;
         }
         if let Some(n) = self.max_connections {
             config.max_connections = n;
@@ -194,12 +194,12 @@ pub(super) fn file_then_flags(cli: &Cli) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// Parses `--threads` / `--shards`: 0 (one per core) up to [`MAX_THREADS`].
+/// Parses `--threads` / `--shards`: 0 (automatic) up to [`MAX_THREADS`].
 fn parse_thread_count(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n <= MAX_THREADS => Ok(n),
         _ => Err(format!(
-            "expected a whole number from 0 (one per CPU core) to {MAX_THREADS}"
+            "expected a whole number from 0 (automatic) to {MAX_THREADS}"
         )),
     }
 }

@@ -226,8 +226,8 @@ struct AuthSection {
 
 /// Parses and validates config text. `origin` names the text in errors (usually the file path).
 ///
-/// Keys left out keep the values of `Config::default()`; `io_threads` and `router_shards` of 0 are
-/// resolved to the number of CPU cores.
+/// Keys left out keep the values of `Config::default()`; an `io_threads` of 0 is resolved to one
+/// per two CPU cores, a `router_shards` of 0 stays 0 (one per I/O thread, [`Config::shards`]).
 pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let reader = Reader { text, origin };
     let file: FileConfig = toml::from_str(text).map_err(|err| reader.toml_error(&err))?;
@@ -340,7 +340,7 @@ impl Reader<'_> {
         T::try_from(v).map_err(|_| self.error(span, key, "too large for this platform"))
     }
 
-    /// Reads a thread or shard count, 0 (one per CPU core) to [`MAX_THREADS`], resolved.
+    /// Reads an I/O thread count, 0 (one per two CPU cores) to [`MAX_THREADS`], resolved.
     fn threads(&self, field: &Field<Int>, key: &str, default: usize) -> Result<usize, ConfigError> {
         match field {
             None => Ok(default),
@@ -383,9 +383,10 @@ impl Reader<'_> {
         let server = &file.server;
         config.io_threads =
             self.threads(&server.io_threads, "server.io_threads", config.io_threads)?;
-        config.router_shards = self.threads(
+        config.router_shards = self.int(
             &server.router_shards,
             "server.router_shards",
+            0..=MAX_THREADS as i64,
             config.router_shards,
         )?;
         config.max_connections = self.int(

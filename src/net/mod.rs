@@ -117,7 +117,7 @@ impl Broker {
             limits.max_retained_bytes,
         ));
         let mut owned: Vec<Vec<(usize, Shard)>> = (0..cfg.io_threads).map(|_| Vec::new()).collect();
-        for i in 0..cfg.router_shards {
+        for i in 0..cfg.shards() {
             let shard = Shard::with_budget(cfg.mqtt.shared_strategy, budget.clone());
             owned[shard_owner(i, cfg.io_threads)].push((i, shard));
         }
@@ -135,13 +135,7 @@ impl Broker {
         });
         let parts = polls.into_iter().zip(inboxes).zip(owned);
         for (i, ((poll, (crx, cmd_rx, drx)), shards)) in parts.enumerate() {
-            let core = Core::new(
-                i as u16,
-                shared.clone(),
-                sys.clone(),
-                cfg.router_shards,
-                shards,
-            );
+            let core = Core::new(i as u16, shared.clone(), sys.clone(), cfg.shards(), shards);
             let io = IoThread::new(core, poll, wiring.clone(), drx, cmd_rx, crx);
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))

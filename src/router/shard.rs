@@ -14,7 +14,7 @@
 //! subscriber in order per topic [MQTT-4.6.0-5] and, beyond the spec, in order among the topics of
 //! one parent. Retained messages live in their topic's shard; a subscribe whose filter is in
 //! every shard asks every shard for its retained matches. The price: such filters are held once
-//! per shard (shards are one per core, so a few copies).
+//! per shard (shards are one per I/O thread by default, so a few copies).
 //!
 //! Owns: [`Shard`], the shard-selection functions and the command/delivery types. Must not touch:
 //! sessions, QoS flows, sockets or threads (the I/O threads' cores drive shards, `broker::routing`).
