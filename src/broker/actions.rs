@@ -151,7 +151,7 @@ impl Core {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if conn.out.wire.is_empty() {
+        if conn.out.wire.writable() == 0 {
             // Nothing left to say (e.g. the client sent DISCONNECT): no need to linger.
             return self.close(id, None);
         }

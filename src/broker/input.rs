@@ -180,8 +180,13 @@ impl Core {
             },
             Phase::Attached { slot } => {
                 let now = self.now;
+                let gated = self.ack_gate.is_some() && promises_storage(&packet);
+                let mark = conn.out.wire.len();
                 if let Some(s) = self.sessions.get_mut(slot as usize) {
                     s.session.handle(packet, &self.cfg.mqtt, now, &mut conn.out);
+                }
+                if gated && conn.out.wire.len() > mark {
+                    self.hold_ack(id, mark);
                 }
             }
             Phase::Closing { .. } => {}
@@ -191,5 +196,16 @@ impl Core {
                 queue_flush(conn, id, &mut self.out.dirty);
             }
         }
+    }
+}
+
+/// Whether the acknowledgement of `packet` tells the client something is stored: the PUBACK or
+/// PUBREC of a QoS 1/2 PUBLISH, the PUBCOMP of a PUBREL (the QoS 2 id is forgotten), the SUBACK
+/// and UNSUBACK of a subscription change. These are the acknowledgements the ack gate holds.
+fn promises_storage(packet: &Packet) -> bool {
+    match packet {
+        Packet::Publish(p) => p.qos != crate::protocol::QoS::AtMostOnce,
+        Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => true,
+        _ => false,
     }
 }

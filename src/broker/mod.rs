@@ -17,6 +17,7 @@
 //! `now`; `tick` and the input calls set [`Core::now`]), protocol rules (in `session`) or routing
 //! (in `router`).
 
+mod ack_gate;
 mod actions;
 pub mod admin;
 pub mod conn;
@@ -146,6 +147,8 @@ pub struct Core {
     paused_publishers: Vec<usize>,
     /// Connections whose output is held while congested (a SUBACK behind its subscription).
     held_output: Vec<usize>,
+    /// The ack gate, when on (`ack_gate.rs`).
+    ack_gate: Option<ack_gate::AckGate>,
 }
 
 impl Core {
@@ -189,6 +192,7 @@ impl Core {
             subscribed: Vec::new(),
             paused_publishers: Vec::new(),
             held_output: Vec::new(),
+            ack_gate: None,
         }
     }
 
@@ -240,7 +244,7 @@ impl Core {
             return false;
         };
         s.session.pump(now, &mut conn.out);
-        !conn.out.wire.is_empty()
+        conn.out.wire.writable() > 0
     }
 
     /// Puts a connection on the flush list (once).

@@ -426,7 +426,7 @@ impl IoThread {
             fin_sent: false,
         } = conn.phase
         {
-            if conn.out.wire.is_empty() {
+            if conn.out.wire.writable() == 0 {
                 t.close_notify();
                 match t.flush(&mut conn.out.wire) {
                     Ok(true) => {

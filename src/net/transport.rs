@@ -224,7 +224,7 @@ impl TlsStream {
                     Err(e) => return Err(e),
                 }
             }
-            if wire.is_empty() || self.close_sent {
+            if wire.writable() == 0 || self.close_sent {
                 return Ok(true);
             }
             if self.tls.is_handshaking() {
@@ -276,7 +276,7 @@ pub fn read_plain(
 /// Plain TCP: vectored writes of `wire` until done or the socket would block.
 #[inline]
 pub fn flush_plain(stream: &mut TcpStream, wire: &mut OutBuf) -> io::Result<bool> {
-    while !wire.is_empty() {
+    while wire.writable() > 0 {
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
         let n = wire.io_slices(&mut slices);
         match stream.write_vectored(&slices[..n]) {

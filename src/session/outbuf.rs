@@ -45,6 +45,17 @@ pub struct OutBuf {
     /// Packets (and PUBLISH packets among them) appended since the last `take_counts`, for `$SYS`.
     packets: u64,
     publishes: u64,
+    /// Held acknowledgements (the ack gate); boxed so a connection without any pays one word.
+    holds: Option<Box<Holds>>,
+}
+
+/// Positions in the stream from which output is held until their ticket is released.
+#[derive(Debug, Default)]
+struct Holds {
+    /// Bytes consumed since the holds were created: positions below are relative to that start.
+    consumed: u64,
+    /// (position, ticket), in stream order; tickets only grow.
+    marks: VecDeque<(u64, u64)>,
 }
 
 impl OutBuf {
@@ -58,9 +69,50 @@ impl OutBuf {
         self.len
     }
 
-    /// True when there is nothing to write.
+    /// True when there is nothing to write, held or not.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Bytes that may be written now: all of them, or those before the first held position.
+    pub fn writable(&self) -> usize {
+        match &self.holds {
+            None => self.len,
+            Some(h) => match h.marks.front() {
+                Some(&(at, _)) => self.len.min(at.saturating_sub(h.consumed) as usize),
+                None => self.len,
+            },
+        }
+    }
+
+    /// Holds everything from `offset` bytes past the current start of the buffer (where an
+    /// acknowledgement was just appended) until [`OutBuf::release_through`] reaches `ticket`.
+    /// Later output queues behind it, so nothing overtakes a held acknowledgement.
+    pub fn hold_from(&mut self, offset: usize, ticket: u64) {
+        let h = self.holds.get_or_insert_with(Box::default);
+        let at = h.consumed + offset as u64;
+        h.marks.push_back((at, ticket));
+    }
+
+    /// Releases the holds with tickets up to `ticket`; returns whether bytes became writable.
+    pub fn release_through(&mut self, ticket: u64) -> bool {
+        let Some(h) = self.holds.as_mut() else {
+            return false;
+        };
+        let before = h.marks.len();
+        while h.marks.front().is_some_and(|&(_, t)| t <= ticket) {
+            h.marks.pop_front();
+        }
+        let released = h.marks.len() != before;
+        if h.marks.is_empty() {
+            self.holds = None;
+        }
+        released
+    }
+
+    /// Whether acknowledgements are held.
+    pub fn has_holds(&self) -> bool {
+        self.holds.is_some()
     }
 
     /// Packets and PUBLISH packets appended since the last call (the I/O thread's `$SYS` counts).
@@ -138,20 +190,24 @@ impl OutBuf {
         }
     }
 
-    /// Fills `dst` with slices of the pending bytes, in order; returns how many were filled.
+    /// Fills `dst` with slices of the writable bytes (see [`OutBuf::writable`]), in order;
+    /// returns how many were filled.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
+        let mut left = self.writable();
         for chunk in self
             .chunks
             .iter()
             .map(|c| &c[..])
             .chain(std::iter::once(&self.tail[..]))
         {
-            if n == dst.len() {
+            if n == dst.len() || left == 0 {
                 break;
             }
             if !chunk.is_empty() {
-                dst[n] = IoSlice::new(chunk);
+                let take = chunk.len().min(left);
+                dst[n] = IoSlice::new(&chunk[..take]);
+                left -= take;
                 n += 1;
             }
         }
@@ -160,6 +216,9 @@ impl OutBuf {
 
     /// Drops the first `n` bytes after they were written.
     pub fn consume(&mut self, mut n: usize) {
+        if let Some(h) = self.holds.as_mut() {
+            h.consumed += n as u64;
+        }
         self.len -= n.min(self.len);
         while n > 0 {
             match self.chunks.front_mut() {
@@ -203,6 +262,37 @@ impl OutBuf {
 mod tests {
     use super::*;
     use crate::protocol::{ConnAck, Disconnect, ReasonCode};
+
+    /// Holds cut the writable bytes at their position, survive partial writes before them, and
+    /// release in ticket order; a large shared chunk behind a hold stays held too.
+    #[test]
+    fn holds_cut_the_writable_bytes_until_released_in_ticket_order() {
+        let mut out = OutBuf::new();
+        out.packet(&Packet::PingResp, ProtocolVersion::V5);
+        let first = out.len();
+        out.hold_from(first, 1);
+        out.packet(&Packet::PingResp, ProtocolVersion::V5);
+        let second = out.len();
+        out.hold_from(second, 2);
+        out.tail.extend_from_slice(&[0u8; 600]);
+        out.len += 600;
+        assert_eq!(out.writable(), first);
+        let mut slices = [IoSlice::new(&[]); 4];
+        let n = out.io_slices(&mut slices);
+        assert_eq!(slices[..n].iter().map(|s| s.len()).sum::<usize>(), first);
+        out.consume(1);
+        assert_eq!(
+            out.writable(),
+            first - 1,
+            "a partial write keeps the position"
+        );
+        assert!(!out.release_through(0));
+        assert!(out.release_through(1));
+        assert_eq!(out.writable(), second - 1);
+        assert!(out.release_through(5));
+        assert!(!out.has_holds());
+        assert_eq!(out.writable(), out.len());
+    }
 
     fn connack() -> Packet {
         Packet::ConnAck(ConnAck {
