@@ -17,14 +17,6 @@ use picomq::protocol::{Packet, ProtocolVersion, ReasonCode};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
-/// A free loopback port (bound and released; the broker binds it right after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// A `picomq -c FILE` process whose log goes to a file; killed on drop.
 struct Proc {
     child: Child,

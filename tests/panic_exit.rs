@@ -2,15 +2,15 @@
 //! fault `PICOMQ_FAULT=io-new-connection` (debug builds only), exits with code 101 and logs the
 //! panic as soon as an I/O thread receives a connection; without the fault it keeps serving.
 
+mod common;
+
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
+    SocketAddr::from(([127, 0, 0, 1], common::free_port()))
 }
 
 fn wait_listening(addr: SocketAddr) {

@@ -162,6 +162,7 @@ impl Core {
             };
         }
         queue_flush(conn, id, &mut self.out.dirty);
+        self.arm_conn(id);
     }
 
     /// Closes a connection now; the session (if any) is detached with `loss`. Its last bytes go
@@ -204,8 +205,11 @@ impl Core {
         }
         // The connection is closing whatever the session says: a Close among these is moot.
         self.route_all(who, actions);
+        self.arm_conn(cid);
         if ends {
             self.end_session(slot);
+        } else {
+            self.arm_session(slot);
         }
     }
 
@@ -221,6 +225,7 @@ impl Core {
         let mut rate = std::mem::take(s.session.publish_rate());
         if !rate.is_rested(now) {
             self.rate_debts.insert(s.session.client_id().clone(), rate);
+            self.arm_debts();
         }
         let mut out = Output::default();
         s.session.on_end(now, &mut out);

@@ -63,6 +63,8 @@ pub struct Conn {
     /// An enhanced authentication exchange between CONNECT and CONNACK (phase stays
     /// `AwaitingConnect`, so the connect timeout bounds a stalled exchange).
     pub pending_auth: Option<Box<ConnectAuth>>,
+    /// Slot of its pending timer entry (0: none), see `timers.rs`.
+    pub timer: u32,
     /// Not read while the thread's router batches wait for room and a PUBLISH is next.
     pub router_paused: bool,
     /// Output not written while the thread's router batches wait (a SUBACK behind its
@@ -87,6 +89,7 @@ impl Conn {
             partial_since: None,
             throttled_until: None,
             pending_auth: None,
+            timer: 0,
             router_paused: false,
             output_held: false,
             peer_identity: None,

@@ -216,6 +216,7 @@ impl Core {
             session,
             conn: None,
             listener,
+            timer: 0,
         }) as u32;
         debug_assert_eq!(slot, me.slot);
         self.by_client.insert(cid, slot);
@@ -295,5 +296,7 @@ impl Core {
             connect.protocol
         );
         self.run_actions(id);
+        // Keep-alive from now on.
+        self.arm_conn(id);
     }
 }

@@ -71,7 +71,7 @@ impl Core {
                             session_rate(&mut s.session, &mut self.rate_debts).pause(self.now);
                         if !pause.is_zero() {
                             conn.throttled_until = Some(self.now + pause);
-                            return;
+                            return self.arm_conn(id);
                         }
                     }
                 }
@@ -85,6 +85,7 @@ impl Core {
                 Ok(None) => {
                     if !conn.rbuf.is_empty() && conn.partial_since.is_none() {
                         conn.partial_since = Some(self.now);
+                        self.arm_conn(id);
                     }
                     return;
                 }
@@ -129,6 +130,7 @@ impl Core {
         match limits.rate_limit_policy {
             RateLimitPolicy::Throttle => {
                 conn.throttled_until = Some(now + pause);
+                self.arm_conn(id);
                 true
             }
             RateLimitPolicy::Disconnect => {

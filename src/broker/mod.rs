@@ -29,6 +29,7 @@ pub mod router_out;
 pub mod routing;
 pub mod slab;
 pub mod sys_stats;
+pub mod timers;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,6 +61,8 @@ pub struct SessionSlot {
     pub conn: Option<usize>,
     /// Listener of the connection last attached: its authenticator builds the session's ACL.
     pub listener: Arc<Listener>,
+    /// Slot of its pending timer entry while offline (0: none), see `timers.rs`.
+    pub timer: u32,
 }
 
 /// A connection the core let go of: the I/O layer writes `wire` if the socket takes it, closes
@@ -149,6 +152,14 @@ pub struct Core {
     held_output: Vec<usize>,
     /// The ack gate, when on (`ack_gate.rs`).
     ack_gate: Option<ack_gate::AckGate>,
+    /// Every deadline of this thread (`timers.rs`, `housekeeping.rs`).
+    timers: timers::Timers,
+    /// Slot of the pending `$SYS` timer entry (0: none).
+    sys_timer: u32,
+    /// Slot of the pending rate-debt sweep (0: none).
+    debt_timer: u32,
+    /// When the thread next looks for reloaded password/ACL files.
+    next_acl_check: Instant,
 }
 
 impl Core {
@@ -163,11 +174,12 @@ impl Core {
     ) -> Core {
         let cfg = shared.config();
         let threads = shared.threads;
+        let now = Instant::now();
         let mut table: Vec<Option<Shard>> = (0..shards.max(1)).map(|_| None).collect();
         for (i, shard) in owned {
             table[i] = Some(shard);
         }
-        Core {
+        let mut core = Core {
             index,
             auth_generation: shared.auth_generation(),
             shared,
@@ -176,7 +188,7 @@ impl Core {
             sessions: Slab::default(),
             by_client: FastMap::default(),
             offline_out: Output::default(),
-            now: Instant::now(),
+            now,
             stats: IoStats::new(usize::from(index), sys),
             rate_debts: FastMap::default(),
             out: Outbox {
@@ -193,12 +205,27 @@ impl Core {
             paused_publishers: Vec::new(),
             held_output: Vec::new(),
             ack_gate: None,
-        }
+            timers: timers::Timers::new(now),
+            sys_timer: 0,
+            debt_timer: 0,
+            next_acl_check: now,
+        };
+        core.arm_sys();
+        core
     }
 
     /// A connection accepted by `listener`, known from now on as `id`.
     pub fn open(&mut self, id: usize, listener: Arc<Listener>, now: Instant) {
+        self.now = now;
         self.conns.insert(id, Conn::new(listener, now));
+        self.arm_conn(id);
+    }
+
+    /// Starts an I/O turn at `now` (after a wake-up): sets the clock and, at most every 250 ms,
+    /// looks for reloaded password/ACL files.
+    pub fn begin_turn(&mut self, now: Instant) {
+        self.now = now;
+        self.refresh_acls(now);
     }
 
     /// A message the router chose for a session of this thread.

@@ -1,19 +1,18 @@
 //! Gathering the `$SYS` figures from the I/O threads' cores and publishing them through the router.
 //!
 //! Owns: [`IoStats`] (one I/O thread's plain counters, bumped on its hot path with no atomics),
-//! [`SysShared`] (one `Mutex`'d sample per I/O thread, overwritten by its owner once per 250 ms
-//! tick, so no cache line bounces between threads per message and no 64-bit atomic is needed on
-//! 32-bit targets), and the refresh on I/O thread 0, which sums the samples every `[sys]
+//! [`SysShared`] (one `Mutex`'d sample per I/O thread, overwritten by its owner once per `[sys]
+//! interval`, so no cache line bounces between threads per message and no 64-bit atomic is needed
+//! on 32-bit targets), and the refresh on I/O thread 0, which sums the samples every `[sys]
 //! interval` and routes the changed topics as retained QoS 0 messages, like any publish (so ACLs
 //! and the `$`-topic matching rules apply). Must not touch: what the figures mean or how they are
 //! named (`crate::sys`), sessions' state (read only), sockets (the I/O layer reports bytes sent).
 //!
-//! Gauges (sessions, subscriptions, queues, drops) take a walk over the thread's sessions, so
-//! they are not taken every tick: shortly before each refresh thread 0 bumps a shared round
-//! number (a 32-bit atomic, written once per interval) and every thread walks its sessions once
-//! when it sees a new round.
+//! Timing: refreshes happen at `started + k * interval`. Every thread, on its own timer, walks its
+//! sessions for the gauges (sessions, subscriptions, queues, drops) and folds its counters into its
+//! slot a little before each refresh time ([`GAUGE_LEAD`]); thread 0 publishes at that time. With
+//! `$SYS` off no thread wakes for it at all.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,8 +36,8 @@ struct Sample {
     gauges: Gauges,
 }
 
-/// How long before a refresh thread 0 asks the threads for fresh gauges: a little more than one
-/// 250 ms tick, so every thread has ticked once in between.
+/// How long before a refresh every thread folds its figures: more than the core's timer
+/// granularity (250 ms), so each has folded before thread 0 sums them.
 const GAUGE_LEAD: Duration = Duration::from_millis(300);
 
 /// What the I/O threads share for `$SYS`: one sample slot per thread and the start time.
@@ -46,9 +45,6 @@ pub struct SysShared {
     started: Instant,
     slots: Vec<Mutex<Sample>>,
     retained: Arc<RetainedBudget>,
-    /// Bumped by thread 0 when the next refresh needs fresh gauges (wraps harmlessly: only
-    /// "different from the last one seen" matters).
-    gauge_round: AtomicU32,
 }
 
 impl SysShared {
@@ -59,7 +55,6 @@ impl SysShared {
             started: Instant::now(),
             slots: (0..threads).map(|_| Mutex::default()).collect(),
             retained,
-            gauge_round: AtomicU32::new(0),
         }
     }
 
@@ -81,10 +76,7 @@ impl SysShared {
 
 /// When thread 0 refreshes the topics next, and what it published last.
 struct Refresh {
-    next: Instant,
     topics: SysTopics,
-    /// Fresh gauges were asked for the coming refresh.
-    asked: bool,
 }
 
 /// One I/O thread's counters. Only that thread touches them; they reach [`SysShared`] on its tick.
@@ -96,8 +88,10 @@ pub struct IoStats {
     /// Gauges and live sessions' drops as of the last walk over the sessions.
     gauges: Gauges,
     live_dropped: u64,
-    /// The gauge round those were taken for.
-    round_seen: u32,
+    /// The next refresh time (`started + k * interval`).
+    next_refresh: Instant,
+    /// This thread's figures were folded for `next_refresh`.
+    folded: bool,
     index: usize,
     shared: Arc<SysShared>,
     refresh: Option<Refresh>,
@@ -107,16 +101,15 @@ impl IoStats {
     /// Counters of I/O thread `index`; thread 0 also refreshes the topics.
     pub fn new(index: usize, shared: Arc<SysShared>) -> IoStats {
         let refresh = (index == 0).then(|| Refresh {
-            next: shared.started,
             topics: SysTopics::new(),
-            asked: false,
         });
         IoStats {
             counters: Counters::default(),
             ended_dropped: 0,
             gauges: Gauges::default(),
             live_dropped: 0,
-            round_seen: 0,
+            next_refresh: shared.started,
+            folded: false,
             index,
             shared,
             refresh,
@@ -157,22 +150,40 @@ impl IoStats {
 impl Core {
     /// Runs on every tick: folds this thread's figures into its slot and, on thread 0 when the
     /// interval is up, publishes the topics that changed.
-    pub(super) fn sys_tick(&mut self, now: Instant) {
-        let shared = self.stats.shared.clone();
-        let Some(interval) = self.cfg.sys.interval else {
-            return;
-        };
-        if let Some(refresh) = self.stats.refresh.as_mut().filter(|r| !r.asked) {
-            if now + GAUGE_LEAD >= refresh.next {
-                refresh.asked = true;
-                shared.gauge_round.fetch_add(1, Ordering::Relaxed);
-            }
+    /// Runs the `$SYS` work due at `now` and returns when some is next due (`None`: `$SYS` is
+    /// off). Every thread walks its sessions and folds its figures into its slot shortly before
+    /// each refresh time (`started + k * interval`); thread 0 then publishes at that time.
+    pub(super) fn sys_tick(&mut self, now: Instant) -> Option<Instant> {
+        let interval = self.cfg.sys.interval?;
+        // A reload that shortened the interval takes effect now, not after the old one.
+        if self.stats.next_refresh > now + interval {
+            self.stats.next_refresh = now + interval;
+            self.stats.folded = false;
         }
-        let round = shared.gauge_round.load(Ordering::Relaxed);
-        if round != self.stats.round_seen {
-            self.stats.round_seen = round;
+        if !self.stats.folded && now + GAUGE_LEAD >= self.stats.next_refresh {
             self.walk_sessions();
+            self.fold();
+            self.stats.folded = true;
         }
+        if self.stats.folded && now >= self.stats.next_refresh {
+            if self.stats.refresh.is_some() {
+                self.fold();
+                self.sys_publish(now);
+            }
+            while self.stats.next_refresh <= now {
+                self.stats.next_refresh += interval;
+            }
+            self.stats.folded = false;
+        }
+        let next = self.stats.next_refresh;
+        Some(match self.stats.folded {
+            true => next,
+            false => next.checked_sub(GAUGE_LEAD).unwrap_or(next),
+        })
+    }
+
+    /// Writes this thread's figures into its slot.
+    fn fold(&mut self) {
         let stats = &self.stats;
         let mut counters = stats.counters;
         counters.pub_dropped = stats.ended_dropped.saturating_add(stats.live_dropped);
@@ -180,8 +191,7 @@ impl Core {
             counters,
             gauges: stats.gauges,
         };
-        *shared.slots[stats.index].lock() = sample;
-        self.sys_refresh(now, interval);
+        *stats.shared.slots[stats.index].lock() = sample;
     }
 
     /// Takes the gauges and the live sessions' drop counts from this thread's sessions.
@@ -203,18 +213,11 @@ impl Core {
         self.stats.live_dropped = dropped;
     }
 
-    /// Thread 0: routes the changed topics as retained messages once the interval is up.
-    fn sys_refresh(&mut self, now: Instant, interval: Duration) {
+    /// Thread 0: routes the changed topics as retained messages.
+    fn sys_publish(&mut self, now: Instant) {
         let Some(refresh) = self.stats.refresh.as_mut() else {
             return;
         };
-        // A reload that shortened the interval takes effect now, not after the old one.
-        refresh.next = refresh.next.min(now + interval);
-        if now < refresh.next {
-            return;
-        }
-        refresh.next = now + interval;
-        refresh.asked = false;
         let status = self.stats.shared.status(now);
         let version = env!("CARGO_PKG_VERSION");
         for (topic, payload) in refresh.topics.update(&status, version) {

@@ -24,7 +24,6 @@ use super::transport::{ReadState, Transport};
 
 /// Token of the thread's waker; connection tokens are slab indexes below it.
 pub const WAKER: Token = Token(usize::MAX);
-const TICK: Duration = Duration::from_millis(250);
 /// Times one flush may refill a connection's output from its session queue before other
 /// connections get their turn.
 const FLUSH_ROUNDS: usize = 4;
@@ -92,25 +91,29 @@ impl IoThread {
     /// Runs the event loop until shutdown.
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
-        let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
             let busy = !self.more_input.is_empty() || !self.flush_next_turn.is_empty();
+            // Sleep until input, a wake-up, or the core's next deadline (none: until input).
+            let timer = self
+                .core
+                .next_timeout()
+                .map(|at| at.saturating_duration_since(now));
             let timeout = if busy || self.work_left {
-                Duration::ZERO
+                Some(Duration::ZERO)
             } else if self.core.is_congested() {
-                CONGESTED_RETRY.min(next_tick.saturating_duration_since(now))
+                Some(timer.map_or(CONGESTED_RETRY, |t| t.min(CONGESTED_RETRY)))
             } else {
-                next_tick.saturating_duration_since(now)
+                timer
             };
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     log::error!("io thread {}: poll failed: {e}", self.index);
                     return;
                 }
             }
             let now = Instant::now();
-            self.core.set_now(now);
+            self.core.begin_turn(now);
             // Other threads' work first: a subscription sent before its SUBACK was written is in
             // place before any PUBLISH that SUBACK may have prompted is read below.
             self.take_work();
@@ -144,11 +147,10 @@ impl IoThread {
             self.drain_outbox(true);
             self.flush_dirty();
             let now = Instant::now();
-            if now >= next_tick {
+            if self.core.next_timeout().is_some_and(|at| at <= now) {
                 self.core.tick(now);
                 self.drain_outbox(true);
                 self.flush_dirty();
-                next_tick = now + TICK;
             }
             // Work from connections that failed while flushing (wills, unsubscribes).
             self.drain_outbox(true);

@@ -723,6 +723,28 @@ impl Session {
         }
     }
 
+    /// When [`Session::on_tick`] (or, offline, [`Session::is_expired`]) next has something to do:
+    /// the keep-alive deadline of the link, a delayed will, or the end of an offline session.
+    /// `None`: nothing is time-driven. May be early (keep-alive moves with every packet): the
+    /// caller checks and asks again.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        let will = self.pending_will.as_ref().map(|(at, _)| *at);
+        let own = match (&self.link, self.detached_at) {
+            (Some(link), _) if link.keep_alive > 0 && !link.closing => {
+                let limit = Duration::from_millis(u64::from(link.keep_alive) * 1500);
+                link.last_rx.checked_add(limit)
+            }
+            (None, Some(at)) if self.expiry != u32::MAX => {
+                at.checked_add(Duration::from_secs(u64::from(self.expiry)))
+            }
+            _ => None,
+        };
+        match (will, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The client is active although no packet reached the session (its input is held back by
     /// the broker, e.g. a publish throttle), so keep-alive must not count this time against it.
     pub fn note_activity(&mut self, now: Instant) {

@@ -765,3 +765,22 @@ pub fn assert_broker_healthy(addr: SocketAddr, version: ProtocolVersion, tag: &s
     c.ping();
     c.disconnect();
 }
+
+/// A free loopback port for the broker process to bind, from below the ephemeral range (Linux:
+/// 32768 and up), so that no in-process test broker binding port 0, nor any outgoing connection,
+/// can take it between this check and the broker's bind.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
+}
