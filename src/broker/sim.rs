@@ -14,6 +14,10 @@
 //! receive window per client standing for a socket buffer), which shows the core needs no
 //! socket: the only things a transport must do are fill `rbuf`, drain `out.wire` and report EOF.
 //!
+//! Placement (a client id's thread, a topic's shard) hashes with a per-process random seed
+//! (`router::hash`), so tests never hard-code it: they ask [`client_id_on`] and [`topic_on`] for
+//! ids and topics that land where the test needs them, or loop over every thread.
+//!
 //! Owns: the harness and the whole-broker tests in `sim/`. Must not touch: anything outside
 //! tests; it drives the core only through the calls `net::io_thread` makes.
 

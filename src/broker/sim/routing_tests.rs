@@ -392,3 +392,47 @@ fn slow_subscriber_gets_everything_in_order_without_holding_back_others() {
         assert_eq!(seen, want, "{v:?}");
     }
 }
+
+/// The publish rate belongs to the client id, not the connection (`Core::rate_debts`): a client
+/// that spent its burst gets no fresh one by reconnecting, whether it resumes its session, starts
+/// clean, or takes over its own live connection from another thread.
+#[test]
+fn publish_rate_not_refilled_by_reconnecting() {
+    for v in BOTH {
+        for (clean, take_over) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut sim = Sim::with(2, |cfg| cfg.mqtt.limits.publish_rate = 10);
+            let id = client_id_on(&sim, "greedy", 0);
+            let mut c = connect(v, &id, clean, 0);
+            if v.is_v5() && !clean {
+                c.properties.session_expiry_interval = Some(60);
+            }
+            let (first, _) = sim.connect_ok(0, c.clone());
+            for i in 0..11 {
+                sim.write(
+                    first,
+                    &publish("rate/r", b"x", QoS::AtLeastOnce, false, i + 1),
+                );
+            }
+            sim.settle();
+            assert_eq!(pubacks(&sim.recv(first)), 11);
+            if !take_over {
+                sim.hang_up(first);
+            }
+            let (second, _) = sim.connect_ok(1, c);
+            for i in 0..5 {
+                sim.write(
+                    second,
+                    &publish("rate/r", b"x", QoS::AtLeastOnce, false, i + 1),
+                );
+            }
+            sim.settle();
+            let acked = pubacks(&sim.recv(second));
+            assert!(
+                acked <= 1,
+                "{v:?} clean {clean} takeover {take_over}: {acked} acknowledged at once"
+            );
+            sim.advance(Duration::from_secs(1));
+            assert_eq!(acked + pubacks(&sim.recv(second)), 5);
+        }
+    }
+}

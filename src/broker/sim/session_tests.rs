@@ -333,3 +333,104 @@ fn v5_will_delay_cancelled_by_reconnect_within_the_delay_3_1_3_2_2() {
         assert!(sim.recv(watcher).is_empty());
     }
 }
+
+/// Bytes a client wrote behind its CONNECT (pipelined SUBSCRIBE and PUBLISH, then its close)
+/// travel with the connection when it is handed over to its session's thread, and are handled
+/// there in order: the subscription is made, the message reaches it, and the will of the
+/// connection lost right after is published.
+#[test]
+fn packets_pipelined_behind_connect_survive_the_handover() {
+    for v in BOTH {
+        let mut sim = Sim::new(3);
+        let watcher = subscriber(&mut sim, 0, v, "watcher", "will/#", QoS::AtMostOnce);
+        let id = client_id_on(&sim, "eager", 2);
+        let mut c = connect(v, &id, true, 0);
+        c.will = Some(will("will/eager", b"bye", QoS::AtMostOnce));
+        let eager = sim.open(0, v);
+        sim.write(eager, &Packet::Connect(Box::new(c)));
+        sim.write(eager, &subscribe(1, "echo/me", QoS::AtLeastOnce));
+        sim.write(
+            eager,
+            &publish("echo/me", b"hi", QoS::AtLeastOnce, false, 2),
+        );
+        sim.settle();
+        assert_eq!(sim.thread_of(eager), Some(2));
+        let got = sim.recv(eager);
+        assert!(matches!(got.first(), Some(Packet::ConnAck(_))), "{got:?}");
+        assert!(matches!(got.get(1), Some(Packet::SubAck(_))), "{got:?}");
+        assert_eq!(payloads(&got), vec![b"hi".to_vec()], "{v:?}");
+        assert!(got
+            .iter()
+            .any(|p| matches!(p, Packet::PubAck(a) if a.packet_id == 2)));
+        sim.hang_up(eager);
+        assert_eq!(payloads(&sim.recv(watcher)), vec![b"bye".to_vec()]);
+    }
+}
+
+/// A client whose CONNECT and close arrive together on a thread that does not own its session:
+/// the session is made on the owner's thread, the connection is then seen lost, and its will is
+/// published ([MQTT-3.1.2-8]).
+#[test]
+fn connect_and_close_together_across_a_handover_publish_the_will_mqtt_3_1_2_8() {
+    for v in BOTH {
+        let mut sim = Sim::new(2);
+        let watcher = subscriber(&mut sim, 0, v, "watcher", "will/#", QoS::AtMostOnce);
+        let id = client_id_on(&sim, "blink", 1);
+        let mut c = connect(v, &id, true, 0);
+        c.will = Some(will("will/blink", b"blink", QoS::AtMostOnce));
+        let blink = sim.open(0, v);
+        sim.write(blink, &Packet::Connect(Box::new(c)));
+        sim.hang_up(blink);
+        assert!(sim.is_closed(blink));
+        assert_eq!(
+            payloads(&sim.recv(watcher)),
+            vec![b"blink".to_vec()],
+            "{v:?}"
+        );
+        let open: usize = (0..2).map(|t| sim.core(t).conns.len()).sum();
+        assert_eq!(open, 1, "only the watcher's connection is left");
+        assert_eq!(
+            sim.shared
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "the closed connection was counted out"
+        );
+    }
+}
+
+/// MQTT 5.0 section 3.1.3.2.2 on a takeover: the taken-over link's delayed will is cancelled when
+/// the new connection resumes the session ([MQTT-3.1.3-9]: a new connection to the session
+/// within the delay), and published at once when the new connection starts clean (the session
+/// ends, which comes before the delay).
+#[test]
+fn v5_delayed_will_on_takeover_cancelled_by_resume_published_by_clean_start_mqtt_3_1_3_9() {
+    for clean in [false, true] {
+        let mut sim = Sim::new(3);
+        let watcher = subscriber(
+            &mut sim,
+            0,
+            ProtocolVersion::V5,
+            "w",
+            "will/#",
+            QoS::AtMostOnce,
+        );
+        let old = delayed_will_client(&mut sim, 1, "twice", 5, 60);
+        let mut c = persistent(ProtocolVersion::V5, "twice", 60);
+        c.clean_start = clean;
+        let (_, ack) = sim.connect_ok(2, c);
+        assert_eq!(ack.session_present, !clean);
+        assert!(sim.is_closed(old));
+        let want = if clean {
+            vec![b"late".to_vec()]
+        } else {
+            vec![]
+        };
+        assert_eq!(payloads(&sim.recv(watcher)), want, "clean start {clean}");
+        sim.advance(secs(6.0));
+        assert!(
+            sim.recv(watcher).is_empty(),
+            "clean start {clean}: once at most"
+        );
+    }
+}
