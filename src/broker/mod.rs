@@ -27,6 +27,8 @@ mod input;
 pub mod listener;
 pub mod router_out;
 pub mod routing;
+#[cfg(test)]
+mod sim;
 pub mod slab;
 pub mod sys_stats;
 pub mod timers;
