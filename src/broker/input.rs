@@ -53,9 +53,9 @@ impl Core {
                 return;
             }
             let publish_next = conn.rbuf.first().is_some_and(|b| b >> 4 == 3);
-            if publish_next && self.congested {
-                // Back-pressure: the router cannot take more now; this publisher waits (its
-                // bytes stay in the socket) until the thread's batches are sent.
+            if publish_next && (self.congested || self.backlog) {
+                // Back-pressure: the router cannot take more now (or other threads' commands
+                // are still queued here); this publisher waits, its bytes in the socket.
                 if !conn.router_paused {
                     conn.router_paused = true;
                     self.paused_publishers.push(id);

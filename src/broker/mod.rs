@@ -146,6 +146,8 @@ pub struct Core {
     delivery_scratch: Vec<Delivery>,
     /// Router batches wait for room in another thread's channel (`routing.rs`).
     congested: bool,
+    /// Commands from other threads are still queued for this thread's shards (`routing.rs`).
+    backlog: bool,
     /// Connections whose actions this turn included a (un)subscribe.
     subscribed: Vec<usize>,
     /// Connections not decoded while congested because a PUBLISH was next.
@@ -203,6 +205,7 @@ impl Core {
             shards: table,
             delivery_scratch: Vec::new(),
             congested: false,
+            backlog: false,
             subscribed: Vec::new(),
             paused_publishers: Vec::new(),
             held_output: Vec::new(),

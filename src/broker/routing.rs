@@ -110,6 +110,22 @@ impl Core {
         self.congested
     }
 
+    /// Called by the I/O layer after each turn's take of other threads' commands: `waiting` is
+    /// whether commands are still queued for this thread's shards (its per-turn budget ran out).
+    /// A subscription among them may have had its SUBACK written already, so no PUBLISH is
+    /// decoded here until they are applied: one prompted by that SUBACK must not overtake it.
+    pub fn set_backlog(&mut self, waiting: bool) {
+        self.backlog = waiting;
+        if !waiting {
+            self.resume_publishers();
+        }
+    }
+
+    /// Whether PUBLISH packets wait (congested, or commands from other threads still queued).
+    pub(super) fn publishes_wait(&self) -> bool {
+        self.congested || self.backlog
+    }
+
     /// Called by the I/O layer after each send attempt: `unsent` is whether batches remain. On
     /// the way out of congestion, paused publishers are read again and held output goes out.
     pub fn set_congested(&mut self, unsent: bool) {
@@ -135,16 +151,24 @@ impl Core {
             return;
         }
         self.congested = false;
-        for id in std::mem::take(&mut self.paused_publishers) {
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.router_paused = false;
-                self.out.read_again.push(id);
-            }
-        }
+        self.resume_publishers();
         for id in std::mem::take(&mut self.held_output) {
             if let Some(conn) = self.conns.get_mut(id) {
                 conn.output_held = false;
                 super::queue_flush(conn, id, &mut self.out.dirty);
+            }
+        }
+    }
+
+    /// Publishers paused by [`Core::publishes_wait`] are read again once nothing waits.
+    fn resume_publishers(&mut self) {
+        if self.publishes_wait() {
+            return;
+        }
+        for id in std::mem::take(&mut self.paused_publishers) {
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.router_paused = false;
+                self.out.read_again.push(id);
             }
         }
     }

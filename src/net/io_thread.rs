@@ -171,7 +171,9 @@ impl IoThread {
                 self.core.apply_commands(batch);
             }
         }
-        self.work_left = !self.deliveries.is_empty() || (!congested && !self.commands.is_empty());
+        let commands_left = !self.commands.is_empty();
+        self.core.set_backlog(commands_left);
+        self.work_left = !self.deliveries.is_empty() || (!congested && commands_left);
     }
 
     /// Carries out the core's outbox: router work (all of it, or only when a list is full), the
