@@ -71,8 +71,9 @@ pub struct Conn {
     /// subscription command).
     pub output_held: bool,
     /// The verified client certificate's identity, set by the transport before the CONNECT is
-    /// handled on a `use_identity_as_username` listener (`Some(None)`: no certificate).
-    pub peer_identity: Option<Option<String>>,
+    /// handled on a `use_identity_as_username` listener (`Some(None)`: no certificate). Boxed:
+    /// most connections never have one.
+    pub peer_identity: Option<Box<Option<String>>>,
 }
 
 impl Conn {

@@ -47,7 +47,7 @@ impl Core {
             .as_ref()
             .is_some_and(|t| t.use_identity_as_username);
         // Set by the transport before this input (None if it had no certificate to give).
-        let identity = identity_as_username.then(|| conn.peer_identity.take().flatten());
+        let identity = identity_as_username.then(|| conn.peer_identity.take().and_then(|b| *b));
         let admitted = match admit(&connect, &cfg.mqtt, || shared.assign_client_id()) {
             Ok(a) => a,
             Err(refusal) => {

@@ -350,7 +350,7 @@ impl IoThread {
             // The core needs the certificate's name only for a CONNECT on a
             // use_identity_as_username listener; the handshake is over once plaintext arrives.
             if received > 0 && uses_identity(&conn.listener) {
-                conn.peer_identity = Some(t.peer_identity());
+                conn.peer_identity = Some(Box::new(t.peer_identity()));
             }
         }
         let tls_output = t.wants_write();

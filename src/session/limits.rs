@@ -143,8 +143,10 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// The publish rate state of one client, kept by its session (and by the I/O thread between an
 /// ended session and the next one of the same client id), so reconnecting or taking over does not
 /// refill the burst. Unset until the first PUBLISH is charged.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PublishRate(Option<RateLimiter>);
+///
+/// Boxed: every session holds one, and without a rate limit in the config it costs one word.
+#[derive(Debug, Clone, Default)]
+pub struct PublishRate(Option<Box<RateLimiter>>);
 
 impl PublishRate {
     /// Whether nothing was ever charged (a fresh session; the I/O thread may hand it the state of
@@ -157,7 +159,7 @@ impl PublishRate {
     /// should pause, at most [`MAX_PAUSE`]; zero when it is within `limits`.
     pub fn charge(&mut self, len: usize, limits: &LimitsConfig, now: Instant) -> Duration {
         if self.0.is_none() {
-            self.0 = RateLimiter::new(limits, now);
+            self.0 = RateLimiter::new(limits, now).map(Box::new);
         }
         match &mut self.0 {
             Some(r) => {

@@ -42,9 +42,10 @@ pub struct OutBuf {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
     len: usize,
-    /// Packets (and PUBLISH packets among them) appended since the last `take_counts`, for `$SYS`.
-    packets: u64,
-    publishes: u64,
+    /// Packets (and PUBLISH packets among them) appended since the last `take_counts`, for `$SYS`
+    /// (32 bits: taken on every flush).
+    packets: u32,
+    publishes: u32,
     /// Held acknowledgements (the ack gate); boxed so a connection without any pays one word.
     holds: Option<Box<Holds>>,
 }
@@ -117,7 +118,7 @@ impl OutBuf {
 
     /// Packets and PUBLISH packets appended since the last call (the I/O thread's `$SYS` counts).
     pub fn take_counts(&mut self) -> (u64, u64) {
-        let counts = (self.packets, self.publishes);
+        let counts = (u64::from(self.packets), u64::from(self.publishes));
         (self.packets, self.publishes) = (0, 0);
         counts
     }
@@ -127,8 +128,10 @@ impl OutBuf {
         let before = self.tail.len();
         encode_packet(packet, version, &mut self.tail);
         self.len += self.tail.len() - before;
-        self.packets += 1;
-        self.publishes += u64::from(matches!(packet, Packet::Publish(_)));
+        self.packets = self.packets.wrapping_add(1);
+        self.publishes = self
+            .publishes
+            .wrapping_add(u32::from(matches!(packet, Packet::Publish(_))));
     }
 
     /// Appends `packet` only if its encoding fits in `max` bytes, the client's Maximum Packet Size
@@ -178,8 +181,8 @@ impl OutBuf {
         let before = self.tail.len();
         head.encode(payload.len(), version, &mut self.tail);
         self.len += self.tail.len() - before + payload.len();
-        self.packets += 1;
-        self.publishes += 1;
+        self.packets = self.packets.wrapping_add(1);
+        self.publishes = self.publishes.wrapping_add(1);
         if payload.len() < SHARE_THRESHOLD {
             self.tail.extend_from_slice(payload);
         } else {

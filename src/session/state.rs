@@ -95,7 +95,7 @@ struct Link {
     /// Set once the session asked for the connection to close; later input is ignored.
     closing: bool,
     /// Enhanced authentication method of the CONNECT, for re-authentication (section 4.12.1).
-    auth: Option<LinkAuth>,
+    auth: Option<Box<LinkAuth>>,
 }
 
 /// One client's session.
@@ -112,7 +112,7 @@ pub struct Session {
     link: Option<Link>,
     detached_at: Option<Instant>,
     /// A will waiting out its Will Delay Interval after the link dropped.
-    pending_will: Option<(Instant, Box<LastWill>)>,
+    pending_will: Option<Box<(Instant, LastWill)>>,
     /// What the ACL lets this client do (everything when no ACL is configured).
     acl: ClientAcl,
     /// User name of the last CONNECT, to rebuild `acl` after an ACL reload.
@@ -365,7 +365,7 @@ impl Session {
     /// Lets the attached connection re-authenticate with the method it connected with.
     pub fn enable_reauth(&mut self, auth: LinkAuth) {
         if let Some(link) = self.link.as_mut() {
-            link.auth = Some(auth);
+            link.auth = Some(Box::new(auth));
         }
     }
 
@@ -659,7 +659,7 @@ impl Session {
                 // MQTT 5.0 section 3.1.3.2.2: wait for the delay or the end of the session,
                 // whichever comes first; a reconnect in between cancels the will.
                 let at = now + Duration::from_secs(u64::from(delay));
-                self.pending_will = Some((at, will));
+                self.pending_will = Some(Box::new((at, *will)));
             } else {
                 self.publish_will(*will, now, out);
             }
@@ -690,8 +690,8 @@ impl Session {
     /// The session is ending (expired, replaced by a clean start, or its link closed with expiry
     /// 0): a will still waiting for its delay is published now.
     pub fn on_end(&mut self, now: Instant, out: &mut Output) {
-        if let Some((_, will)) = self.pending_will.take() {
-            self.publish_will(*will, now, out);
+        if let Some(pending) = self.pending_will.take() {
+            self.publish_will(pending.1, now, out);
         }
         self.redeliver_shared(None, out);
         if self.has_shared() {
@@ -702,9 +702,9 @@ impl Session {
     /// Checks time-driven rules: a delayed will whose time has come, and keep-alive (1.5 times
     /// the granted interval [MQTT-3.1.2-24]).
     pub fn on_tick(&mut self, now: Instant, out: &mut Output) {
-        if self.pending_will.as_ref().is_some_and(|(at, _)| now >= *at) {
-            if let Some((_, will)) = self.pending_will.take() {
-                self.publish_will(*will, now, out);
+        if self.pending_will.as_ref().is_some_and(|p| now >= p.0) {
+            if let Some(pending) = self.pending_will.take() {
+                self.publish_will(pending.1, now, out);
             }
         }
         let Some(link) = self.link.as_ref() else {
@@ -728,7 +728,7 @@ impl Session {
     /// `None`: nothing is time-driven. May be early (keep-alive moves with every packet): the
     /// caller checks and asks again.
     pub fn next_timeout(&self) -> Option<Instant> {
-        let will = self.pending_will.as_ref().map(|(at, _)| *at);
+        let will = self.pending_will.as_ref().map(|p| p.0);
         let own = match (&self.link, self.detached_at) {
             (Some(link), _) if link.keep_alive > 0 && !link.closing => {
                 let limit = Duration::from_millis(u64::from(link.keep_alive) * 1500);
