@@ -33,12 +33,14 @@ use crate::broker::AuthJob;
 
 use super::shared::{Control, Wiring};
 
-/// Capacity of the password worker's queue, in CONNECTs. It bounds how long an accepted job
-/// waits: 64 checks of a `$7$` entry with the default 101 rounds take about 10 ms on a small
-/// core, and 64 with 10,000 rounds about 1 s (benches/auth_flood.rs prints one check's time),
-/// well inside the default 10 s connect timeout and a client's patience. A bigger queue would
-/// only make a flood's victims wait longer before the same outcome; legitimate logins in a
-/// reconnect storm that find it full get 0x89 Server busy and retry.
+/// Capacity of the password worker's queue, in CONNECTs. It bounds how long an accepted CONNECT
+/// waits for its verdict: queue length times one check. One check (benches/auth_flood.rs prints
+/// it) took 40 us with the `$7$` default of 101 rounds and 4.1 ms with 10,000 on the 2-core x86
+/// machine this was measured on, so a full queue drains in 3 ms or 0.26 s there, and in about a
+/// second with 10,000 rounds on a gateway core several times slower: inside the default 10 s
+/// connect timeout and most clients' patience. A longer queue would only make a flood's victims
+/// wait longer; the cost is that a burst of more than 64 password logins at once (a reconnect
+/// storm) sees some refused with 0x89 Server busy, which clients retry.
 pub const AUTH_QUEUE: usize = 64;
 
 /// The queue's two ends: the sender goes into [`Wiring::auth`], the receiver to [`spawn`].
