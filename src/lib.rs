@@ -23,6 +23,8 @@
 //!   also routes the `$SYS/broker/...` topics every `[sys] interval`.
 //! - `picomq-accept`: accepts connections and hands them to I/O threads round-robin; a config
 //!   reload opens and closes its listening sockets.
+//! - `picomq-auth`: checks passwords (PBKDF2) for the cores, from a bounded queue; a CONNECT
+//!   that finds it full is refused as Server busy, so a login flood never stalls an I/O thread.
 //! - `picomq-signals`, `picomq-sighup` (the binary only): stop on SIGINT/SIGTERM, reload on SIGHUP.
 //!
 //! # Safety

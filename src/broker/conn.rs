@@ -58,7 +58,9 @@ pub struct Conn {
     /// Since when the read buffer has held an incomplete packet (cleared by every complete one);
     /// checked against `limits.packet_timeout` while input is being read.
     pub partial_since: Option<Instant>,
-    /// Input is not read or decoded before this time: the client is over its publish rate.
+    /// Input is not read or decoded before this time: the client is over its publish rate, or
+    /// (before attachment) its CONNECT's password is being checked off the thread: then it is
+    /// the connect deadline and the verdict clears it.
     pub throttled_until: Option<Instant>,
     /// An enhanced authentication exchange between CONNECT and CONNACK (phase stays
     /// `AwaitingConnect`, so the connect timeout bounds a stalled exchange).
@@ -74,11 +76,16 @@ pub struct Conn {
     /// handled on a `use_identity_as_username` listener (`Some(None)`: no certificate). Boxed:
     /// most connections never have one.
     pub peer_identity: Option<Box<Option<String>>>,
+    /// Tells this connection from earlier ones that had the same id on this thread (ids are
+    /// reused as soon as a connection is gone): an answer that comes back later, such as a
+    /// password check's verdict, names both and is dropped when they differ. 32 bits: a verdict
+    /// would have to wait for 2^32 connections on one thread to be mistaken.
+    pub serial: u32,
 }
 
 impl Conn {
-    /// A connection that has just been accepted.
-    pub fn new(listener: Arc<Listener>, now: Instant) -> Conn {
+    /// A connection that has just been accepted (or adopted), numbered `serial` by its core.
+    pub fn new(listener: Arc<Listener>, now: Instant, serial: u32) -> Conn {
         Conn {
             listener,
             rbuf: BytesMut::new(),
@@ -94,6 +101,7 @@ impl Conn {
             router_paused: false,
             output_held: false,
             peer_identity: None,
+            serial,
         }
     }
 

@@ -5,8 +5,9 @@
 //! deliveries ([`Core::deliver`]), the clock ([`Core::tick`]), connections opened or handed over
 //! ([`Core::open`], [`Core::adopt`]), admin requests and shutdown. Outputs, all in [`Outbox`]:
 //! connections with bytes to write (the bytes stay in [`Conn::out`]), router commands,
-//! connections to close (with their last bytes), connections to hand to another thread, and
-//! connections whose input may be read again. Session actions reach the outbox by one path,
+//! connections to close (with their last bytes), connections to hand to another thread,
+//! connections whose input may be read again, and password checks to run off the thread
+//! ([`AuthJob`]; the verdict comes back through [`Core::auth_done`]). Session actions reach the outbox by one path,
 //! [`Core::run_actions`].
 //!
 //! The I/O layer (`net::io_thread`) owns sockets, transports (TCP, TLS, later WebSocket), the poll,
@@ -38,9 +39,9 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use crate::auth::AuthMethod;
+use crate::auth::{AuthMethod, Authenticator};
 use crate::config::Config;
-use crate::protocol::Connect;
+use crate::protocol::{Connect, ReasonCode};
 use crate::router::hash::FastMap;
 use crate::router::shard::{Delivery, Shard};
 use crate::session::connect::Admitted;
@@ -98,6 +99,42 @@ pub struct Handover {
     pub auth_method: Option<Arc<dyn AuthMethod>>,
 }
 
+/// A CONNECT whose password must be checked before it is placed. Checking means PBKDF2 with as
+/// many rounds as the password file says (thousands for a hardened `$7$` entry, and the same for
+/// an unknown user, who is checked against a decoy hash), which must not run on an I/O thread: a
+/// flood of CONNECTs with wrong or unknown user names would stall every client of that thread.
+/// So the I/O layer hands the job to the password worker (`net::auth_worker`), which runs
+/// [`AuthJob::check`] and sends job and verdict back to this core's thread for
+/// [`Core::auth_done`]; a job the worker's queue has no room for goes to
+/// [`Core::auth_refused_busy`]. Meanwhile the connection waits in `AwaitingConnect` (the connect
+/// timeout still bounds it) and nothing it sent after the CONNECT is read or decoded.
+pub struct AuthJob {
+    /// The connection's id on the core's thread.
+    pub id: usize,
+    /// The connection's [`Conn::serial`]: a verdict for a connection that is gone (its id perhaps
+    /// already reused) is dropped.
+    pub serial: u32,
+    /// The I/O thread whose core made the job and takes the verdict.
+    pub thread: u16,
+    /// The authenticator of the listener that accepted the connection.
+    pub auth: Arc<Authenticator>,
+    /// The decoded CONNECT (user name and password inside).
+    pub connect: Box<Connect>,
+    /// Its admission, for placement after the verdict.
+    pub admitted: Admitted,
+}
+
+impl AuthJob {
+    /// The verdict on the CONNECT's user name and password: `Err` carries the CONNACK reason.
+    /// The same [`Authenticator::check_connect`] as for any CONNECT, so an unknown user pays
+    /// the same hashing as a known one (no user-enumeration oracle).
+    pub fn check(&self) -> Result<(), ReasonCode> {
+        let c = &self.connect;
+        self.auth
+            .check_connect(c.username.as_deref(), c.password.as_deref())
+    }
+}
+
 /// What the core asks the I/O layer to do. The I/O layer takes it after every call into the core.
 pub struct Outbox {
     /// Connections with bytes to write (each once; `Conn::flush_queued` marks them).
@@ -110,6 +147,8 @@ pub struct Outbox {
     pub handovers: Vec<Handover>,
     /// Router commands.
     pub router: RouterOut,
+    /// Password checks for the password worker, in the order the CONNECTs were decoded.
+    pub auth_jobs: Vec<AuthJob>,
 }
 
 /// The broker logic of one I/O thread.
@@ -164,6 +203,8 @@ pub struct Core {
     debt_timer: u32,
     /// When the thread next looks for reloaded password/ACL files.
     next_acl_check: Instant,
+    /// The [`Conn::serial`] of the next connection opened or adopted here.
+    next_serial: u32,
 }
 
 impl Core {
@@ -201,6 +242,7 @@ impl Core {
                 closed: Vec::new(),
                 handovers: Vec::new(),
                 router: RouterOut::new(shards, threads),
+                auth_jobs: Vec::new(),
             },
             shards: table,
             delivery_scratch: Vec::new(),
@@ -214,6 +256,7 @@ impl Core {
             sys_timer: 0,
             debt_timer: 0,
             next_acl_check: now,
+            next_serial: 0,
         };
         core.arm_sys();
         core
@@ -222,7 +265,8 @@ impl Core {
     /// A connection accepted by `listener`, known from now on as `id`.
     pub fn open(&mut self, id: usize, listener: Arc<Listener>, now: Instant) {
         self.now = now;
-        self.conns.insert(id, Conn::new(listener, now));
+        let serial = self.take_serial();
+        self.conns.insert(id, Conn::new(listener, now, serial));
         self.arm_conn(id);
     }
 
@@ -231,6 +275,12 @@ impl Core {
     pub fn begin_turn(&mut self, now: Instant) {
         self.now = now;
         self.refresh_acls(now);
+    }
+
+    /// A [`Conn::serial`] no live connection of this thread has (wrapping after 2^32).
+    fn take_serial(&mut self) -> u32 {
+        self.next_serial = self.next_serial.wrapping_add(1);
+        self.next_serial
     }
 
     /// A message the router chose for a session of this thread.
@@ -313,20 +363,52 @@ mod size_probe {
     #[test]
     fn print_sizes() {
         eprintln!("Conn {}", std::mem::size_of::<super::Conn>());
-        eprintln!("Option<Conn> {}", std::mem::size_of::<Option<super::Conn>>());
+        eprintln!(
+            "Option<Conn> {}",
+            std::mem::size_of::<Option<super::Conn>>()
+        );
         eprintln!("SessionSlot {}", std::mem::size_of::<super::SessionSlot>());
         eprintln!("Session {}", std::mem::size_of::<crate::session::Session>());
         eprintln!("Output {}", std::mem::size_of::<crate::session::Output>());
         eprintln!("OutBuf {}", std::mem::size_of::<crate::session::OutBuf>());
-        eprintln!("Transport {}", std::mem::size_of::<crate::net::transport::Transport>());
-        eprintln!("Outbound {}", std::mem::size_of::<crate::session::outbound::Outbound>());
-        eprintln!("ClientAcl {}", std::mem::size_of::<crate::auth::ClientAcl>());
-        eprintln!("Peer {}", std::mem::size_of::<crate::session::outbound::Peer>());
-        eprintln!("OutAliases {}", std::mem::size_of::<crate::session::aliases::OutboundAliases>());
-        eprintln!("InAliases {}", std::mem::size_of::<crate::session::aliases::InboundAliases>());
-        eprintln!("LinkAuth {}", std::mem::size_of::<Option<crate::session::enhanced_auth::LinkAuth>>());
-        eprintln!("PublishRate {}", std::mem::size_of::<crate::session::limits::PublishRate>());
-        eprintln!("SubMap {}", std::mem::size_of::<crate::router::hash::FastMap<std::sync::Arc<str>, crate::message::SubEntry>>());
+        eprintln!(
+            "Transport {}",
+            std::mem::size_of::<crate::net::transport::Transport>()
+        );
+        eprintln!(
+            "Outbound {}",
+            std::mem::size_of::<crate::session::outbound::Outbound>()
+        );
+        eprintln!(
+            "ClientAcl {}",
+            std::mem::size_of::<crate::auth::ClientAcl>()
+        );
+        eprintln!(
+            "Peer {}",
+            std::mem::size_of::<crate::session::outbound::Peer>()
+        );
+        eprintln!(
+            "OutAliases {}",
+            std::mem::size_of::<crate::session::aliases::OutboundAliases>()
+        );
+        eprintln!(
+            "InAliases {}",
+            std::mem::size_of::<crate::session::aliases::InboundAliases>()
+        );
+        eprintln!(
+            "LinkAuth {}",
+            std::mem::size_of::<Option<crate::session::enhanced_auth::LinkAuth>>()
+        );
+        eprintln!(
+            "PublishRate {}",
+            std::mem::size_of::<crate::session::limits::PublishRate>()
+        );
+        eprintln!(
+            "SubMap {}",
+            std::mem::size_of::<
+                crate::router::hash::FastMap<std::sync::Arc<str>, crate::message::SubEntry>,
+            >()
+        );
         eprintln!("Phase {}", std::mem::size_of::<super::Phase>());
         eprintln!("PeerId {}", std::mem::size_of::<Option<Option<String>>>());
     }

@@ -184,6 +184,7 @@ impl IoThread {
             self.core.run_router();
         }
         self.send_batches();
+        self.send_auth_jobs();
         for closed in std::mem::take(&mut self.core.out.closed) {
             self.close_socket(closed);
         }
@@ -239,6 +240,20 @@ impl IoThread {
         self.core.set_congested(unsent);
     }
 
+    /// Hands the core's password checks to the password worker, never blocking: a job its queue
+    /// has no room for (or that finds it gone) goes back to the core, which refuses the CONNECT
+    /// as Server busy (its close is carried out below in `drain_outbox`).
+    fn send_auth_jobs(&mut self) {
+        for job in std::mem::take(&mut self.core.out.auth_jobs) {
+            match self.wiring.auth.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                    self.core.auth_refused_busy(job)
+                }
+            }
+        }
+    }
+
     /// Lets a closed connection's socket go: its last bytes if the socket takes them, TLS
     /// close_notify, deregistration, and the connection counts.
     fn close_socket(&mut self, mut closed: Closed) {
@@ -276,6 +291,10 @@ impl IoThread {
                 }
                 Control::Reconfigure => {
                     self.core.reconfigure();
+                    self.drain_outbox(false);
+                }
+                Control::AuthDone(job, verdict) => {
+                    self.core.auth_done(*job, verdict);
                     self.drain_outbox(false);
                 }
                 Control::Shutdown => return false,

@@ -6,6 +6,7 @@
 
 pub mod acceptor;
 pub mod admin;
+pub mod auth_worker;
 pub mod fault;
 pub mod io_thread;
 pub mod reload;
@@ -129,10 +130,13 @@ impl Broker {
             cfg.io_threads,
         ));
         let admin = admin::AdminHandle::new(io_handles.clone());
+        let (auth_tx, auth_rx) = auth_worker::queue();
         let wiring = Arc::new(Wiring {
             work,
             io: io_handles,
+            auth: auth_tx,
         });
+        threads.push(auth_worker::spawn(auth_rx, Arc::downgrade(&wiring))?);
         let parts = polls.into_iter().zip(inboxes).zip(owned);
         for (i, ((poll, (crx, cmd_rx, drx)), shards)) in parts.enumerate() {
             let core = Core::new(i as u16, shared.clone(), sys.clone(), cfg.shards(), shards);

@@ -13,7 +13,8 @@ use mio::net::TcpStream;
 use super::transport::Transport;
 use crate::broker::admin::{AdminReply, AdminRequest};
 use crate::broker::router_out::CommandBatch;
-use crate::broker::{Handover, Listener};
+use crate::broker::{AuthJob, Handover, Listener};
+use crate::protocol::ReasonCode;
 use crate::router::shard::Delivery;
 
 /// A listener as the I/O layer sees it: the core's [`Listener`] plus what only transports use.
@@ -36,6 +37,8 @@ pub enum Control {
     Admin(AdminRequest, Sender<AdminReply>),
     /// The broker-wide configuration was reloaded (`broker::Shared` holds the new one).
     Reconfigure,
+    /// The password worker's verdict on a CONNECT of this thread (`Err`: the CONNACK reason).
+    AuthDone(Box<AuthJob>, Result<(), ReasonCode>),
     /// Disconnect everyone and exit.
     Shutdown,
 }
@@ -83,4 +86,8 @@ pub struct Wiring {
     pub work: Vec<WorkTx>,
     /// Control inboxes and wakers of the I/O threads.
     pub io: Vec<IoHandle>,
+    /// The password worker's queue (bounded, `auth_worker::AUTH_QUEUE`; senders never block: a
+    /// job that does not fit is refused as Server busy). The worker holds no `Wiring`, only a
+    /// weak reference, so this sender goes when the last I/O thread does and the worker ends.
+    pub auth: Sender<AuthJob>,
 }

@@ -45,6 +45,10 @@ pub struct Counters {
     pub bytes_sent: u64,
     /// CONNECT packets decoded (for the connection-rate load averages).
     pub connects: u64,
+    /// CONNECTs refused with 0x89 Server busy (3.1.1: return code 3) because the password
+    /// worker's queue was full: a sign of a flood of logins, or of a password file whose round
+    /// count is too high for this machine.
+    pub refused_busy: u64,
 }
 
 impl Counters {
@@ -60,6 +64,7 @@ impl Counters {
             (&mut self.bytes_received, other.bytes_received),
             (&mut self.bytes_sent, other.bytes_sent),
             (&mut self.connects, other.connects),
+            (&mut self.refused_busy, other.refused_busy),
         ];
         for (mine, theirs) in pairs {
             *mine = mine.saturating_add(theirs);
@@ -107,7 +112,7 @@ pub struct Status {
 pub const VERSION_TOPIC: &str = "$SYS/broker/version";
 
 /// Every refreshed topic, in the order they are published.
-pub const TOPICS: [&str; 18] = [
+pub const TOPICS: [&str; 19] = [
     "$SYS/broker/uptime",
     "$SYS/broker/clients/connected",
     "$SYS/broker/clients/disconnected",
@@ -126,11 +131,13 @@ pub const TOPICS: [&str; 18] = [
     "$SYS/broker/messages/stored",
     "$SYS/broker/clients/active",
     "$SYS/broker/clients/inactive",
+    // Not one of Mosquitto's: it has no password worker to be busy.
+    "$SYS/broker/clients/refused/busy",
 ];
 
 /// The payload of each of [`TOPICS`] for `status`, with `maximum` as the most clients seen
 /// connected at once.
-pub fn payloads(status: &Status, maximum: u64) -> [String; 18] {
+pub fn payloads(status: &Status, maximum: u64) -> [String; 19] {
     let (c, g) = (&status.counters, &status.gauges);
     let stored = g.queued.saturating_add(status.retained);
     [
@@ -152,6 +159,7 @@ pub fn payloads(status: &Status, maximum: u64) -> [String; 18] {
         stored.to_string(),
         g.connected.to_string(),
         g.disconnected.to_string(),
+        c.refused_busy.to_string(),
     ]
 }
 
@@ -253,6 +261,7 @@ mod tests {
         assert_eq!(find(&out, "$SYS/broker/subscriptions/count"), Some("5"));
         assert_eq!(find(&out, "$SYS/broker/retained messages/count"), Some("3"));
         assert_eq!(find(&out, "$SYS/broker/store/messages/count"), Some("10"));
+        assert_eq!(find(&out, "$SYS/broker/clients/refused/busy"), Some("0"));
     }
 
     #[test]
@@ -297,18 +306,22 @@ mod tests {
             bytes_sent: 10,
             pub_received: 5,
             msgs_sent: 1,
+            refused_busy: 2,
             ..Counters::default()
         };
         total.add(&more);
-        assert_eq!(total.bytes_sent, u64::from(u32::MAX) + 10);
+        total.add(&more);
+        assert_eq!(total.bytes_sent, u64::from(u32::MAX) + 20);
         assert_eq!(total.pub_received, u64::MAX);
-        assert_eq!(total.msgs_sent, 1);
+        assert_eq!(total.msgs_sent, 2);
+        assert_eq!(total.refused_busy, 4);
         let s = Status {
             counters: total,
             ..Status::default()
         };
         let out = SysTopics::new().update(&s, "1");
-        assert_eq!(find(&out, "$SYS/broker/bytes/sent"), Some("4294967305"));
+        assert_eq!(find(&out, "$SYS/broker/bytes/sent"), Some("4294967315"));
+        assert_eq!(find(&out, "$SYS/broker/clients/refused/busy"), Some("4"));
     }
 
     #[test]
