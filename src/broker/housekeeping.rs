@@ -57,6 +57,7 @@ impl Core {
                         self.sys_timer = self.timers.schedule(TimerKey::Sys, next, 0);
                     }
                 }
+                TimerKey::Dial(link) => self.dial_timer(link as usize, slot, now),
                 TimerKey::RateDebts => {
                     self.debt_timer = 0;
                     self.rate_debts.retain(|_, rate| !rate.is_rested(now));

@@ -23,6 +23,7 @@ mod actions;
 pub mod admin;
 pub mod conn;
 mod connect_flow;
+pub mod dialled;
 mod housekeeping;
 mod input;
 pub mod listener;
@@ -147,6 +148,12 @@ pub struct Outbox {
     pub handovers: Vec<Handover>,
     /// Router commands.
     pub router: RouterOut,
+    /// Links to dial now: (link, address) (`dialled.rs`).
+    pub dials: Vec<(usize, std::net::SocketAddr)>,
+    /// Dialled sockets to close (their links are down).
+    pub dial_closed: Vec<usize>,
+    /// Dialled sockets with bytes to write.
+    pub dial_dirty: Vec<usize>,
     /// Password checks for the password worker, in the order the CONNECTs were decoded.
     pub auth_jobs: Vec<AuthJob>,
 }
@@ -203,6 +210,8 @@ pub struct Core {
     debt_timer: u32,
     /// When the thread next looks for reloaded password/ACL files.
     next_acl_check: Instant,
+    /// Connections picomq dialled itself (`dialled.rs`).
+    dialled: Vec<dialled::Dialled>,
     /// The [`Conn::serial`] of the next connection opened or adopted here.
     next_serial: u32,
 }
@@ -242,6 +251,9 @@ impl Core {
                 closed: Vec::new(),
                 handovers: Vec::new(),
                 router: RouterOut::new(shards, threads),
+                dials: Vec::new(),
+                dial_closed: Vec::new(),
+                dial_dirty: Vec::new(),
                 auth_jobs: Vec::new(),
             },
             shards: table,
@@ -256,6 +268,7 @@ impl Core {
             sys_timer: 0,
             debt_timer: 0,
             next_acl_check: now,
+            dialled: Vec::new(),
             next_serial: 0,
         };
         core.arm_sys();
@@ -285,6 +298,9 @@ impl Core {
 
     /// A message the router chose for a session of this thread.
     pub fn deliver(&mut self, d: Delivery) {
+        if d.to.slot & dialled::DIALLED_SLOT != 0 {
+            return self.deliver_dialled(d);
+        }
         let slot = self.sessions.get_mut(d.to.slot as usize);
         let Some(slot) = slot.filter(|s| s.session.session_ref() == d.to) else {
             // The session ended after the router chose it. A message for a shared subscription

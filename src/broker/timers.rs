@@ -30,6 +30,8 @@ pub enum TimerKey {
     Sys,
     /// Forgetting rested publish-rate debts.
     RateDebts,
+    /// A dialled link's session timer or redial.
+    Dial(u32),
 }
 
 /// The heap of pending entries.

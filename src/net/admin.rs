@@ -32,6 +32,13 @@ impl AdminHandle {
         AdminHandle { io: Arc::new(io) }
     }
 
+    /// Sends a control message to I/O thread `thread` (ignored past the last one).
+    pub(super) fn send_control(&self, thread: usize, msg: Control) {
+        if let Some(io) = self.io.get(thread) {
+            io.send(msg);
+        }
+    }
+
     fn ask(&self, thread: usize, req: AdminRequest) -> Option<AdminReply> {
         let (tx, rx) = bounded(1);
         self.io.get(thread)?.send(Control::Admin(req, tx));

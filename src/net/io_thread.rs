@@ -40,11 +40,11 @@ pub const READ_SCRATCH: usize = 16 * 1024;
 pub struct IoThread {
     /// Index of this thread.
     pub index: u16,
-    poll: Poll,
+    pub(super) poll: Poll,
     /// The broker logic of this thread.
-    core: Core,
+    pub(super) core: Core,
     /// Transports by connection id (the poll token; the core uses the same ids).
-    socks: Slab<Transport>,
+    pub(super) socks: Slab<Transport>,
     wiring: Arc<Wiring>,
     /// Deliveries from other threads' shards for this thread's sessions.
     deliveries: Receiver<Vec<Delivery>>,
@@ -59,7 +59,7 @@ pub struct IoThread {
     /// Connections whose output budget ran out with the socket still writable.
     flush_next_turn: Vec<usize>,
     /// Every socket read lands here first; only the bytes received are copied to the connection.
-    scratch: Box<[u8]>,
+    pub(super) scratch: Box<[u8]>,
 }
 
 impl IoThread {
@@ -122,6 +122,10 @@ impl IoThread {
                     continue;
                 }
                 let id = ev.token().0;
+                if let Some(link) = self.core.dialled_link(id) {
+                    self.dial_event(link, id, ev, now);
+                    continue;
+                }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     // A short read ends the burst only when the peer has not closed: a FIN that
                     // came before this event would raise no new edge and must be read now.
@@ -188,6 +192,7 @@ impl IoThread {
         for closed in std::mem::take(&mut self.core.out.closed) {
             self.close_socket(closed);
         }
+        self.drain_dials();
         let out = &mut self.core.out;
         for h in std::mem::take(&mut out.handovers) {
             let Some(mut transport) = self.socks.remove(h.id) else {
@@ -297,6 +302,12 @@ impl IoThread {
                     self.core.auth_done(*job, verdict);
                     self.drain_outbox(false);
                 }
+                Control::Dial(spec) => {
+                    if let Err(e) = self.core.add_dial(*spec) {
+                        log::error!("cannot start a dialled link: {e}");
+                    }
+                    self.drain_outbox(false);
+                }
                 Control::Shutdown => return false,
             }
         }
@@ -397,6 +408,9 @@ impl IoThread {
         let now = Instant::now();
         while let Some(id) = self.core.out.dirty.pop() {
             self.flush_one(id, now);
+        }
+        for id in std::mem::take(&mut self.core.out.dial_dirty) {
+            self.dial_flush(id, now);
         }
         self.drain_outbox(false);
     }

@@ -7,6 +7,7 @@
 pub mod acceptor;
 pub mod admin;
 pub mod auth_worker;
+mod dial;
 pub mod fault;
 pub mod io_thread;
 pub mod reload;
@@ -35,7 +36,7 @@ use crate::router::shard::Shard;
 use acceptor::{AcceptorHandle, AcceptorMsg};
 use io_thread::{IoThread, WAKER};
 pub use reload::Reloader;
-use shared::{IoHandle, Wiring, WorkTx};
+use shared::{Control, IoHandle, Wiring, WorkTx};
 
 /// Capacity, in batches, of each I/O thread's channel of commands for its shards. Senders never
 /// block: a full channel leaves the batch with its sender, which stops reading PUBLISH packets
@@ -186,6 +187,11 @@ impl Broker {
     /// The admin seam: list clients, describe one, disconnect one.
     pub fn admin(&self) -> admin::AdminHandle {
         self.admin.clone()
+    }
+
+    /// Dials a link to another broker on I/O thread 0 (`broker::dialled`): the seam bridges use.
+    pub fn dial(&self, spec: crate::broker::dialled::DialSpec) {
+        self.admin.send_control(0, Control::Dial(Box::new(spec)));
     }
 
     /// Reloads auth files and certificates of every listener (what SIGHUP does).

@@ -39,6 +39,8 @@ pub enum Control {
     Reconfigure,
     /// The password worker's verdict on a CONNECT of this thread (`Err`: the CONNACK reason).
     AuthDone(Box<AuthJob>, Result<(), ReasonCode>),
+    /// Dial a link to another broker (`broker::dialled`).
+    Dial(Box<crate::broker::dialled::DialSpec>),
     /// Disconnect everyone and exit.
     Shutdown,
 }

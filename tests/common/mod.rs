@@ -123,6 +123,12 @@ impl TestBroker {
         self.broker.as_ref().expect("running").reloader()
     }
 
+    /// Dials a link to another broker (the bridge seam).
+    #[allow(dead_code)]
+    pub fn dial(&self, spec: picomq::broker::dialled::DialSpec) {
+        self.broker.as_ref().expect("running").dial(spec)
+    }
+
     /// The admin seam: list clients, describe one, disconnect one.
     #[allow(dead_code)]
     pub fn admin(&self) -> picomq::net::admin::AdminHandle {
