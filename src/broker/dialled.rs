@@ -216,10 +216,16 @@ impl Core {
             properties: d.msg.properties.clone(),
             token: Token(l.next_token),
         };
-        if let Err(e) = l.session.publish(msg, now, &mut l.out) {
-            // The admission rule: a configured limit (the link's queue) drops it for this
-            // subscriber only, counted and logged.
-            self.stats.dialled_dropped(&l.spec.name, &e);
+        if l.session.publish(msg, now, &mut l.out).is_err() {
+            // The admission rule, case 3 (`admission.rs`): the link's queue is full (or the
+            // topic cannot go upstream): dropped for this subscriber only, counted and logged.
+            self.stats.dialled_dropped();
+            if let Some(n) = self.drop_log.note(1, now) {
+                log::warn!(
+                    "link {}: {n} message(s) dropped, its queue is full",
+                    l.spec.name
+                );
+            }
         }
         self.dial_settle(link);
     }

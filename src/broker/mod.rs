@@ -21,6 +21,7 @@
 mod ack_gate;
 mod actions;
 pub mod admin;
+pub mod admission;
 pub mod conn;
 mod connect_flow;
 pub mod dialled;
@@ -212,6 +213,8 @@ pub struct Core {
     next_acl_check: Instant,
     /// Connections picomq dialled itself (`dialled.rs`).
     dialled: Vec<dialled::Dialled>,
+    /// Rate-limited log of messages dropped for subscribers (`admission.rs`).
+    drop_log: admission::DropLog,
     /// The [`Conn::serial`] of the next connection opened or adopted here.
     next_serial: u32,
 }
@@ -269,6 +272,7 @@ impl Core {
             debt_timer: 0,
             next_acl_check: now,
             dialled: Vec::new(),
+            drop_log: admission::DropLog::default(),
             next_serial: 0,
         };
         core.arm_sys();
@@ -321,7 +325,18 @@ impl Core {
             sub_ids: d.sub_ids,
             shared: d.shared,
         };
+        let dropped = slot.session.outbound().dropped;
         slot.session.deliver(item, &self.cfg.mqtt, self.now, out);
+        let newly = slot.session.outbound().dropped.saturating_sub(dropped);
+        if newly > 0 {
+            // The admission rule, case 3 (`admission.rs`): counted by the session, logged here.
+            if let Some(n) = self.drop_log.note(newly, self.now) {
+                log::warn!(
+                    "{n} message(s) dropped for subscribers by their limits since the last report                      (latest: client {}): queue full (mqtt.max_queued_messages /                      max_queued_bytes), expired, too large for the client, or QoS 0 while offline",
+                    slot.session.client_id()
+                );
+            }
+        }
         if let Some(c) = slot.conn {
             if let Some(conn) = self.conns.get_mut(c).filter(|c| !c.out.wire.is_empty()) {
                 queue_flush(conn, c, &mut self.out.dirty);

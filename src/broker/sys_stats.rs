@@ -36,9 +36,6 @@ struct Sample {
     gauges: Gauges,
 }
 
-/// Least time between two log lines about dropped messages on one thread.
-const DROP_LOG_EVERY: Duration = Duration::from_secs(60);
-
 /// How long before a refresh every thread folds its figures: more than the core's timer
 /// granularity (250 ms), so each has folded before thread 0 sums them.
 const GAUGE_LEAD: Duration = Duration::from_millis(300);
@@ -91,8 +88,6 @@ pub struct IoStats {
     /// Gauges and live sessions' drops as of the last walk over the sessions.
     gauges: Gauges,
     live_dropped: u64,
-    /// When a drop was last logged (drops are logged at most once per [`DROP_LOG_EVERY`]).
-    last_drop_log: Option<Instant>,
     /// The next refresh time (`started + k * interval`).
     next_refresh: Instant,
     /// This thread's figures were folded for `next_refresh`.
@@ -113,7 +108,6 @@ impl IoStats {
             ended_dropped: 0,
             gauges: Gauges::default(),
             live_dropped: 0,
-            last_drop_log: None,
             next_refresh: shared.started,
             folded: false,
             index,
@@ -132,25 +126,10 @@ impl IoStats {
         }
     }
 
-    /// A dialled link's queue refused a message (the admission rule's per-subscriber drop):
-    /// counted with the other drops, logged at most once a minute per thread.
-    pub fn dialled_dropped(&mut self, link: &str, why: &crate::session::client::PublishError) {
+    /// A dialled link's queue refused a message (the admission rule's per-subscriber drop,
+    /// `admission.rs`): counted with the other drops.
+    pub fn dialled_dropped(&mut self) {
         self.ended_dropped = self.ended_dropped.saturating_add(1);
-        let now = std::time::Instant::now();
-        let due = match self.last_drop_log {
-            Some(t) => now.duration_since(t) >= DROP_LOG_EVERY,
-            None => true,
-        };
-        if due {
-            self.last_drop_log = Some(now);
-            let why = match why {
-                crate::session::client::PublishError::QueueFull(_) => "its queue is full",
-                crate::session::client::PublishError::InvalidTopic(_, w) => w,
-            };
-            log::warn!(
-                "link {link}: message dropped, {why} (counted in $SYS publish/messages/dropped)"
-            );
-        }
     }
 
     /// Keeps the drop count of a session that is ending. Its drops also leave the live sum of
@@ -211,8 +190,15 @@ impl Core {
 
     /// Writes this thread's figures into its slot.
     fn fold(&mut self) {
+        let refused = self
+            .shards
+            .iter()
+            .flatten()
+            .map(|s| s.retained_refused())
+            .sum();
         let stats = &self.stats;
         let mut counters = stats.counters;
+        counters.retained_refused = refused;
         counters.pub_dropped = stats.ended_dropped.saturating_add(stats.live_dropped);
         let sample = Sample {
             counters,

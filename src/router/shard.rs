@@ -136,6 +136,8 @@ pub struct Shard {
     /// Room for retained messages, shared with the other shards.
     budget: Arc<RetainedBudget>,
     refusals: RefusalLog,
+    /// Retained messages this shard could not store since start (for `$SYS`).
+    refused_total: u64,
     /// When this shard last swept its expired retained messages (see [`SWEEP_INTERVAL`]).
     last_sweep: Option<Instant>,
     scratch: Vec<(SessionRef, SubEntry)>,
@@ -147,6 +149,12 @@ pub struct Shard {
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Shard {
+    /// Retained messages delivered but not stored because the retained budget was full, since
+    /// start (the admission rule, `broker::admission`).
+    pub fn retained_refused(&self) -> u64 {
+        self.refused_total
+    }
+
     /// An empty shard whose shared subscriptions pick members with `strategy`, with no limit on
     /// retained messages.
     pub fn new(strategy: SharedStrategy) -> Shard {
@@ -161,6 +169,7 @@ impl Shard {
             retained: RetainedStore::new(),
             budget,
             refusals: RefusalLog::default(),
+            refused_total: 0,
             last_sweep: None,
             scratch: Vec::new(),
         }
@@ -252,6 +261,7 @@ impl Shard {
             || (self.sweep_expired(msg, now) && self.budget.try_add(cost));
         if !stored {
             self.retained.remove(&msg.topic);
+            self.refused_total += 1;
             if let Some(n) = self.refusals.note(now) {
                 log::warn!(
                     "retained store full ({} messages, {} bytes): {n} new retained topic(s) \
@@ -621,6 +631,7 @@ mod tests {
             "delivered though not stored"
         );
         assert_eq!((shard.retained(), budget.count()), (2, 2));
+        assert_eq!(shard.retained_refused(), 1, "counted for $SYS");
         assert_eq!(
             publish(&mut shard, "r/1", b"a2"),
             1,
@@ -641,6 +652,11 @@ mod tests {
         );
         publish(&mut shard, "r/3", b"c");
         assert_eq!(shard.retained(), 2);
+        assert_eq!(
+            shard.retained_refused(),
+            1,
+            "replacing and storing later are not refusals"
+        );
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Counters {
     /// worker's queue was full: a sign of a flood of logins, or of a password file whose round
     /// count is too high for this machine.
     pub refused_busy: u64,
+    /// Retained messages delivered but not stored: the retained store was full.
+    pub retained_refused: u64,
 }
 
 impl Counters {
@@ -65,6 +67,7 @@ impl Counters {
             (&mut self.bytes_sent, other.bytes_sent),
             (&mut self.connects, other.connects),
             (&mut self.refused_busy, other.refused_busy),
+            (&mut self.retained_refused, other.retained_refused),
         ];
         for (mine, theirs) in pairs {
             *mine = mine.saturating_add(theirs);
@@ -112,7 +115,7 @@ pub struct Status {
 pub const VERSION_TOPIC: &str = "$SYS/broker/version";
 
 /// Every refreshed topic, in the order they are published.
-pub const TOPICS: [&str; 19] = [
+pub const TOPICS: [&str; 20] = [
     "$SYS/broker/uptime",
     "$SYS/broker/clients/connected",
     "$SYS/broker/clients/disconnected",
@@ -133,11 +136,13 @@ pub const TOPICS: [&str; 19] = [
     "$SYS/broker/clients/inactive",
     // Not one of Mosquitto's: it has no password worker to be busy.
     "$SYS/broker/clients/refused/busy",
+    // Not one of Mosquitto's either: it has no retained-store limit.
+    "$SYS/broker/retained messages/refused",
 ];
 
 /// The payload of each of [`TOPICS`] for `status`, with `maximum` as the most clients seen
 /// connected at once.
-pub fn payloads(status: &Status, maximum: u64) -> [String; 19] {
+pub fn payloads(status: &Status, maximum: u64) -> [String; 20] {
     let (c, g) = (&status.counters, &status.gauges);
     let stored = g.queued.saturating_add(status.retained);
     [
@@ -160,6 +165,7 @@ pub fn payloads(status: &Status, maximum: u64) -> [String; 19] {
         g.connected.to_string(),
         g.disconnected.to_string(),
         c.refused_busy.to_string(),
+        c.retained_refused.to_string(),
     ]
 }
 
@@ -307,6 +313,7 @@ mod tests {
             pub_received: 5,
             msgs_sent: 1,
             refused_busy: 2,
+            retained_refused: 3,
             ..Counters::default()
         };
         total.add(&more);
@@ -322,6 +329,10 @@ mod tests {
         let out = SysTopics::new().update(&s, "1");
         assert_eq!(find(&out, "$SYS/broker/bytes/sent"), Some("4294967315"));
         assert_eq!(find(&out, "$SYS/broker/clients/refused/busy"), Some("4"));
+        assert_eq!(
+            find(&out, "$SYS/broker/retained messages/refused"),
+            Some("6")
+        );
     }
 
     #[test]
