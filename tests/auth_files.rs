@@ -6,10 +6,11 @@
 //! Files go to `CARGO_TARGET_TMPDIR`; a Mosquitto broker is started on a free loopback port and
 //! killed at the end.
 
-use std::net::{TcpListener, TcpStream};
+mod common;
+
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 use std::{fs, io::Write};
 
 use picomq::auth::{AuthConfig, Authenticator, PasswordFile, PasswordHash};
@@ -130,42 +131,14 @@ impl Mosquitto {
             .local_addr()
             .unwrap()
             .port();
-        let conf = dir.join("mosquitto.conf");
         // `user root`: stay root so it can read the 0600 file picomq writes (as root here).
         let config = format!(
             "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
              user root\npersistence false\nlog_dest stderr\n",
             password_file.display()
         );
-        fs::write(&conf, config).unwrap();
-        let bin = if Path::new("/usr/sbin/mosquitto").exists() {
-            "/usr/sbin/mosquitto"
-        } else {
-            "mosquitto"
-        };
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {bin} ({e}): install the Debian package mosquitto")
-            });
-        let mut broker = Mosquitto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                panic!("mosquitto exited at start-up: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        broker
+        let child = common::spawn_mosquitto(dir, &config, port);
+        Mosquitto { child, port }
     }
 
     /// True if Mosquitto accepts this user name and password (a QoS 0 publish succeeds).

@@ -26,49 +26,9 @@
 //! client, so the message waits in its socket, not in the broker. The router's back-pressure
 //! (`routing.rs`) does the same.
 //!
-//! Owns: this rule and [`DropLog`], the rate-limited log of case 3. Must not touch: the limits
+//! Owns: this rule (and names [`DropLog`], the rate-limited log of case 3). Must not touch: the limits
 //! themselves (sessions, the router and the config own them).
 
-use std::time::{Duration, Instant};
-
-/// Least time between two drop log lines of one I/O thread.
-pub const DROP_LOG_EVERY: Duration = Duration::from_secs(60);
-
-/// Counts the drops of case 3 and says when a log line is due.
-#[derive(Debug, Default)]
-pub struct DropLog {
-    since_last: u64,
-    last: Option<Instant>,
-}
-
-impl DropLog {
-    /// Notes `n` drops at `now`; returns the count to report if a line is due.
-    pub fn note(&mut self, n: u64, now: Instant) -> Option<u64> {
-        self.since_last = self.since_last.saturating_add(n);
-        let due = match self.last {
-            Some(t) => now.saturating_duration_since(t) >= DROP_LOG_EVERY,
-            None => true,
-        };
-        if !due || self.since_last == 0 {
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.since_last))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drops_are_logged_at_most_once_a_minute_with_their_count() {
-        let mut log = DropLog::default();
-        let t0 = Instant::now();
-        assert_eq!(log.note(1, t0), Some(1));
-        assert_eq!(log.note(2, t0 + Duration::from_secs(1)), None);
-        assert_eq!(log.note(3, t0 + Duration::from_secs(59)), None);
-        assert_eq!(log.note(1, t0 + DROP_LOG_EVERY), Some(6));
-        assert_eq!(log.note(0, t0 + DROP_LOG_EVERY * 3), None);
-    }
-}
+/// The rate-limited log of case 3: the retained store's refusal log, shared (at most one line
+/// a minute per I/O thread, with the count since the last).
+pub use crate::router::retained_limit::RefusalLog as DropLog;

@@ -220,7 +220,7 @@ impl Core {
             // The admission rule, case 3 (`admission.rs`): the link's queue is full (or the
             // topic cannot go upstream): dropped for this subscriber only, counted and logged.
             self.stats.dialled_dropped();
-            if let Some(n) = self.drop_log.note(1, now) {
+            if let Some(n) = self.drop_log.note(now) {
                 log::warn!(
                     "link {}: {n} message(s) dropped, its queue is full",
                     l.spec.name

@@ -330,7 +330,7 @@ impl Core {
         let newly = slot.session.outbound().dropped.saturating_sub(dropped);
         if newly > 0 {
             // The admission rule, case 3 (`admission.rs`): counted by the session, logged here.
-            if let Some(n) = self.drop_log.note(newly, self.now) {
+            if let Some(n) = self.drop_log.note_many(newly, self.now) {
                 log::warn!(
                     "{n} message(s) dropped for subscribers by their limits since the last report                      (latest: client {}): queue full (mqtt.max_queued_messages /                      max_queued_bytes), expired, too large for the client, or QoS 0 while offline",
                     slot.session.client_id()

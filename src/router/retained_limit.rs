@@ -104,7 +104,8 @@ impl RetainedBudget {
     }
 }
 
-/// Counts refused retained messages and says when a warning is due (at most once a minute).
+/// Counts refusals (or drops) and says when a warning is due (at most once a minute), with the
+/// count since the last one. Also the drop log of the admission rule (`broker::admission`).
 #[derive(Debug, Default)]
 pub struct RefusalLog {
     refused: u64,
@@ -114,7 +115,12 @@ pub struct RefusalLog {
 impl RefusalLog {
     /// Notes one refusal; returns how many refusals the warning due now should report, if one is.
     pub fn note(&mut self, now: Instant) -> Option<u64> {
-        self.refused += 1;
+        self.note_many(1, now)
+    }
+
+    /// Notes `n` refusals at once; like [`RefusalLog::note`].
+    pub fn note_many(&mut self, n: u64, now: Instant) -> Option<u64> {
+        self.refused = self.refused.saturating_add(n);
         let due = match self.last_warned {
             None => true,
             Some(t) => now.saturating_duration_since(t) >= WARN_EVERY,

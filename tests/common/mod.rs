@@ -790,3 +790,39 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port in 20000..32000");
 }
+
+/// Starts Mosquitto with `config` (written to `dir/mosquitto.conf`) and waits until it listens on
+/// `port`. A missing binary fails the test (scripts/test.sh installs the Debian package).
+#[allow(dead_code)]
+pub fn spawn_mosquitto(dir: &std::path::Path, config: &str, port: u16) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(&conf, config).expect("write mosquitto.conf");
+    let bin = if std::path::Path::new("/usr/sbin/mosquitto").exists() {
+        "/usr/sbin/mosquitto"
+    } else {
+        "mosquitto"
+    };
+    let mut child = Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {bin} ({e}): install the Debian package mosquitto")
+        });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("mosquitto exited at start-up: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mosquitto did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
