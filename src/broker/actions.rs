@@ -189,7 +189,9 @@ impl Core {
         let Some(s) = self.sessions.get_mut(slot as usize) else {
             return;
         };
-        let Some(cid) = s.conn.take() else { return };
+        let Some(cid) = s.conn.take().map(|c| c as usize) else {
+            return;
+        };
         let Some(conn) = self.conns.get_mut(cid) else {
             return;
         };

@@ -97,7 +97,7 @@ impl Core {
 
     fn client_info(&self, slot: u32) -> Option<ClientInfo> {
         let s = self.sessions.get(slot as usize)?;
-        let conn = s.conn.and_then(|c| self.conns.get(c));
+        let conn = s.conn().and_then(|c| self.conns.get(c));
         let outbound = s.session.outbound();
         Some(ClientInfo {
             client_id: s.session.client_id().clone(),
@@ -120,7 +120,7 @@ impl Core {
         let Some(s) = self.sessions.get_mut(slot as usize) else {
             return AdminReply::NotFound;
         };
-        let Some(id) = s.conn else {
+        let Some(id) = s.conn() else {
             return AdminReply::NotConnected;
         };
         let Some(conn) = self.conns.get_mut(id) else {

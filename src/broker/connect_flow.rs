@@ -324,7 +324,7 @@ impl Core {
         admitted: &Admitted,
         method: Method,
     ) {
-        let old_conn = self.sessions.get(slot as usize).and_then(|s| s.conn);
+        let old_conn = self.sessions.get(slot as usize).and_then(SessionSlot::conn);
         if let Some(old) = old_conn {
             log::info!("client {}: session taken over", admitted.client_id);
             self.detach_session(slot, Some(LinkLoss::TakenOver));
@@ -357,7 +357,7 @@ impl Core {
         else {
             return;
         };
-        s.conn = Some(id);
+        s.conn = Some(u32::try_from(id).expect("connection ids stay below the open-file limit"));
         s.listener = conn.listener.clone();
         conn.phase = Phase::Attached { slot };
         let auth = conn.listener.auth();

@@ -12,26 +12,30 @@ use std::collections::HashMap;
 /// advertising 65535 cannot make the broker keep a large table or scan it.
 pub const MAX_OUTBOUND_ALIASES: u16 = 128;
 
-/// Aliases set by the client: alias -> topic.
+/// Aliases set by the client: alias -> topic. The table is boxed and made by the first alias the
+/// client sets, so a connection that never uses aliases (most of them) pays one pointer.
 #[derive(Debug, Default)]
 pub struct InboundAliases {
-    topics: Vec<Option<Box<str>>>,
+    // Boxed on purpose: `None` is one word where an empty `Vec` is three.
+    #[allow(clippy::box_collection)]
+    topics: Option<Box<Vec<Option<Box<str>>>>>,
 }
 
 impl InboundAliases {
     /// Records `alias` -> `topic` (alias already checked to be within 1..=our maximum).
     pub fn set(&mut self, alias: u16, topic: &str) {
         let slot = usize::from(alias.saturating_sub(1));
-        if self.topics.len() <= slot {
-            self.topics.resize(slot + 1, None);
+        let topics = self.topics.get_or_insert_with(Box::default);
+        if topics.len() <= slot {
+            topics.resize(slot + 1, None);
         }
-        self.topics[slot] = Some(topic.into());
+        topics[slot] = Some(topic.into());
     }
 
     /// The topic `alias` stands for, if the client set it on this connection.
     pub fn get(&self, alias: u16) -> Option<&str> {
         let slot = usize::from(alias.checked_sub(1)?);
-        self.topics.get(slot)?.as_deref()
+        self.topics.as_ref()?.get(slot)?.as_deref()
     }
 }
 

@@ -102,23 +102,86 @@ pub struct Peer {
 /// The outbound side of a session.
 #[derive(Debug, Default)]
 pub struct Outbound {
-    inflight: VecDeque<Inflight>,
-    queue: VecDeque<Queued>,
-    queued_bytes: usize,
+    /// The inflight window and the queue, allocated by the first message that has to wait for an
+    /// acknowledgement or for room, and freed as soon as both are empty again (`None` exactly when
+    /// both are empty). Most sessions are idle most of the time: inline, two empty `VecDeque`s
+    /// would cost each of them 64 bytes.
+    flows: Option<Box<Flows>>,
     last_id: u16,
     /// Messages dropped by the full-queue policy, expiry or the client's Maximum Packet Size.
     pub dropped: u64,
 }
 
+/// What an active session holds on the outbound side.
+#[derive(Debug, Default)]
+struct Flows {
+    /// QoS 1/2 messages sent and not yet fully acknowledged, in send order.
+    inflight: VecDeque<Inflight>,
+    /// Messages waiting for a window slot, room in the write buffer or a connection.
+    queue: VecDeque<Queued>,
+    /// Sum of the queued messages' costs, for `max_queued_bytes`.
+    queued_bytes: usize,
+}
+
+impl Flows {
+    /// Queues `item` under the full-queue policy; returns how many messages were dropped (the new
+    /// one or older QoS 0 ones).
+    fn enqueue(&mut self, item: Queued, cfg: &MqttConfig) -> u64 {
+        let cost = item.msg.cost();
+        let full = |f: &Flows| {
+            f.queue.len() >= cfg.max_queued_messages || f.queued_bytes + cost > cfg.max_queued_bytes
+        };
+        let mut dropped = 0;
+        if full(self) {
+            if item.qos == QoS::AtMostOnce {
+                return 1;
+            }
+            while full(self) {
+                let Some(pos) = self.queue.iter().position(|q| q.qos == QoS::AtMostOnce) else {
+                    return dropped + 1;
+                };
+                if let Some(old) = self.queue.remove(pos) {
+                    self.queued_bytes -= old.msg.cost();
+                }
+                dropped += 1;
+            }
+        }
+        self.queued_bytes += cost;
+        self.queue.push_back(item);
+        dropped
+    }
+
+    /// Takes out the queued messages that `matches` selects.
+    fn take_queued(&mut self, matches: impl Fn(&Queued) -> bool, taken: &mut Vec<Queued>) {
+        let (shared, rest): (VecDeque<_>, VecDeque<_>) = self.queue.drain(..).partition(matches);
+        self.queue = rest;
+        for q in shared {
+            self.queued_bytes -= q.msg.cost();
+            taken.push(q);
+        }
+    }
+}
+
 impl Outbound {
     /// Messages waiting behind the window.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.flows.as_ref().map_or(0, |f| f.queue.len())
     }
 
     /// Messages sent and not yet fully acknowledged.
     pub fn inflight(&self) -> usize {
-        self.inflight.len()
+        self.flows.as_ref().map_or(0, |f| f.inflight.len())
+    }
+
+    /// Frees the flows once nothing is in flight or queued; call after anything that removes.
+    fn tidy(&mut self) {
+        if self
+            .flows
+            .as_ref()
+            .is_some_and(|f| f.inflight.is_empty() && f.queue.is_empty())
+        {
+            self.flows = None;
+        }
     }
 
     /// Offers one message: sent at once when the link, the window and the write buffer allow,
@@ -133,56 +196,40 @@ impl Outbound {
     ) {
         match peer {
             None if item.qos == QoS::AtMostOnce => self.dropped += 1,
-            Some(p) if self.queue.is_empty() && self.can_send(&item, p, out) => {
+            Some(p) if self.queued() == 0 && self.can_send(&item, p, out) => {
                 self.send(item, p, now, out)
             }
-            _ => self.enqueue(item, cfg),
+            _ => {
+                let flows = self.flows.get_or_insert_with(Box::default);
+                self.dropped += flows.enqueue(item, cfg);
+                // A message refused by a full queue may have left a just-made box empty.
+                self.tidy();
+            }
         }
     }
 
     fn can_send(&self, item: &Queued, peer: &Peer, out: &OutBuf) -> bool {
         out.len() < WIRE_HIGH_WATER
-            && (item.qos == QoS::AtMostOnce || self.inflight.len() < usize::from(peer.window))
-    }
-
-    fn enqueue(&mut self, item: Queued, cfg: &MqttConfig) {
-        let cost = item.msg.cost();
-        let full = |o: &Outbound| {
-            o.queue.len() >= cfg.max_queued_messages || o.queued_bytes + cost > cfg.max_queued_bytes
-        };
-        if full(self) {
-            if item.qos == QoS::AtMostOnce {
-                self.dropped += 1;
-                return;
-            }
-            while full(self) {
-                let Some(pos) = self.queue.iter().position(|q| q.qos == QoS::AtMostOnce) else {
-                    self.dropped += 1;
-                    return;
-                };
-                if let Some(old) = self.queue.remove(pos) {
-                    self.queued_bytes -= old.msg.cost();
-                }
-                self.dropped += 1;
-            }
-        }
-        self.queued_bytes += cost;
-        self.queue.push_back(item);
+            && (item.qos == QoS::AtMostOnce || self.inflight() < usize::from(peer.window))
     }
 
     /// Sends queued messages while the window and the write buffer allow; call after an ack, after
     /// the buffer drained, and after a reconnect.
     pub fn pump(&mut self, peer: &mut Peer, now: Instant, out: &mut OutBuf) {
-        while let Some(front) = self.queue.front() {
+        while let Some(front) = self.flows.as_ref().and_then(|f| f.queue.front()) {
             if !self.can_send(front, peer, out) {
                 break;
             }
-            let Some(item) = self.queue.pop_front() else {
+            let Some(flows) = self.flows.as_mut() else {
                 break;
             };
-            self.queued_bytes -= item.msg.cost();
+            let Some(item) = flows.queue.pop_front() else {
+                break;
+            };
+            flows.queued_bytes -= item.msg.cost();
             self.send(item, peer, now, out);
         }
+        self.tidy();
     }
 
     fn send(&mut self, item: Queued, peer: &mut Peer, now: Instant, out: &mut OutBuf) {
@@ -205,7 +252,8 @@ impl Outbound {
                 QoS::AtLeastOnce => Stage::AwaitPubAck,
                 _ => Stage::AwaitPubRec,
             };
-            self.inflight.push_back(Inflight { id, stage, item });
+            let flows = self.flows.get_or_insert_with(Box::default);
+            flows.inflight.push_back(Inflight { id, stage, item });
         }
     }
 
@@ -214,7 +262,7 @@ impl Outbound {
         loop {
             self.last_id = self.last_id.checked_add(1).unwrap_or(1);
             let id = self.last_id;
-            if !self.inflight.iter().any(|f| f.id == id) {
+            if self.find(id).is_none() {
                 return id;
             }
         }
@@ -222,10 +270,19 @@ impl Outbound {
 
     /// Where the message with packet identifier `id` is in flight, and its stage.
     fn find(&self, id: u16) -> Option<(usize, Stage)> {
-        self.inflight
+        let inflight = &self.flows.as_ref()?.inflight;
+        inflight
             .iter()
             .position(|f| f.id == id)
-            .map(|pos| (pos, self.inflight[pos].stage))
+            .map(|pos| (pos, inflight[pos].stage))
+    }
+
+    /// Ends the flow at `pos` of the inflight table (found by [`Outbound::find`]).
+    fn end(&mut self, pos: usize) {
+        if let Some(flows) = self.flows.as_mut() {
+            flows.inflight.remove(pos);
+        }
+        self.tidy();
     }
 
     /// PUBACK received: ends a QoS 1 flow. A PUBACK for a QoS 2 message is the wrong kind of
@@ -233,7 +290,7 @@ impl Outbound {
     pub fn on_puback(&mut self, id: u16) -> AckOutcome {
         match self.find(id) {
             Some((pos, Stage::AwaitPubAck)) => {
-                self.inflight.remove(pos);
+                self.end(pos);
                 AckOutcome::Done
             }
             Some(_) => AckOutcome::WrongKind,
@@ -247,11 +304,13 @@ impl Outbound {
     pub fn on_pubrec(&mut self, id: u16, failed: bool) -> RecOutcome {
         match self.find(id) {
             Some((pos, Stage::AwaitPubRec)) if failed => {
-                self.inflight.remove(pos);
+                self.end(pos);
                 RecOutcome::Ended
             }
             Some((pos, Stage::AwaitPubRec)) => {
-                self.inflight[pos].stage = Stage::AwaitPubComp;
+                if let Some(flows) = self.flows.as_mut() {
+                    flows.inflight[pos].stage = Stage::AwaitPubComp;
+                }
                 RecOutcome::Release
             }
             // A repeated PUBREC (ours PUBREL may have crossed it, or been lost with the link):
@@ -270,7 +329,7 @@ impl Outbound {
     pub fn on_pubcomp(&mut self, id: u16) -> AckOutcome {
         match self.find(id) {
             Some((pos, Stage::AwaitPubComp)) => {
-                self.inflight.remove(pos);
+                self.end(pos);
                 AckOutcome::Done
             }
             Some(_) => AckOutcome::WrongKind,
@@ -281,8 +340,11 @@ impl Outbound {
     /// After a reconnect: resend every unacknowledged PUBLISH with DUP set and every PUBREL, in the
     /// original order [MQTT-4.4.0-1].
     pub fn resend_inflight(&mut self, peer: &mut Peer, now: Instant, out: &mut OutBuf) {
-        let before = self.inflight.len();
-        self.inflight.retain(|f| match f.stage {
+        let Some(flows) = self.flows.as_mut() else {
+            return;
+        };
+        let before = flows.inflight.len();
+        flows.inflight.retain(|f| match f.stage {
             Stage::AwaitPubComp => {
                 // A PUBREL (4 bytes) always fits when the CONNACK before it (5 or more) did.
                 let rel = Packet::PubRel(PubResponse::ok(f.id));
@@ -294,7 +356,8 @@ impl Outbound {
             // for ever.
             _ => write_publish(&f.item, Some(f.id), true, peer, now, out),
         });
-        self.dropped += (before - self.inflight.len()) as u64;
+        self.dropped += (before - flows.inflight.len()) as u64;
+        self.tidy();
     }
 
     /// Takes out the messages that came through a shared subscription: the queued ones of
@@ -303,12 +366,15 @@ impl Outbound {
     /// another member.
     pub fn take_shared(&mut self, filter: Option<&str>) -> Vec<Queued> {
         let mut taken = Vec::new();
+        let Some(flows) = self.flows.as_mut() else {
+            return taken;
+        };
         if filter.is_none() {
-            let (shared, rest): (VecDeque<_>, VecDeque<_>) = self
+            let (shared, rest): (VecDeque<_>, VecDeque<_>) = flows
                 .inflight
                 .drain(..)
                 .partition(|f| f.item.shared.is_some() && f.stage == Stage::AwaitPubAck);
-            self.inflight = rest;
+            flows.inflight = rest;
             taken.extend(shared.into_iter().map(|f| f.item));
         }
         let matches = |q: &Queued| match (&q.shared, filter) {
@@ -316,20 +382,21 @@ impl Outbound {
             (Some(g), Some(f)) => &**g == f,
             (None, _) => false,
         };
-        let (shared, rest): (VecDeque<_>, VecDeque<_>) = self.queue.drain(..).partition(matches);
-        self.queue = rest;
-        for q in shared {
-            self.queued_bytes -= q.msg.cost();
-            taken.push(q);
-        }
+        flows.take_queued(matches, &mut taken);
+        self.tidy();
         taken
     }
 
     /// Everything still held, for moving unacknowledged messages elsewhere or for tests.
     pub fn drain_all(&mut self) -> Vec<Queued> {
-        self.queued_bytes = 0;
-        let inflight = self.inflight.drain(..).map(|f| f.item);
-        inflight.chain(self.queue.drain(..)).collect()
+        let Some(flows) = self.flows.take() else {
+            return Vec::new();
+        };
+        let Flows {
+            inflight, queue, ..
+        } = *flows;
+        let inflight = inflight.into_iter().map(|f| f.item);
+        inflight.chain(queue).collect()
     }
 }
 
@@ -381,4 +448,81 @@ fn write_publish(
     }
     out.publish(&head, &msg.payload, peer.version);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use crate::protocol::Properties;
+    use bytes::Bytes;
+
+    fn item(qos: QoS) -> Queued {
+        let msg = Message::new(
+            "t".into(),
+            Bytes::from_static(b"x"),
+            qos,
+            false,
+            Properties::default(),
+            None,
+            None,
+        );
+        Queued {
+            msg: Arc::new(msg),
+            qos,
+            retain: false,
+            sub_ids: SubIds::default(),
+            shared: None,
+        }
+    }
+
+    fn peer(window: u16) -> Peer {
+        Peer {
+            version: ProtocolVersion::V5,
+            window,
+            max_packet: u32::MAX,
+            aliases: OutboundAliases::new(0),
+        }
+    }
+
+    /// The flows exist exactly while something is in flight or queued: an idle session holds
+    /// none, whichever way its last message left (acknowledged, refused, completed).
+    #[test]
+    fn flows_are_allocated_on_first_use_and_freed_when_empty() {
+        let (cfg, now, mut out) = (MqttConfig::default(), Instant::now(), OutBuf::new());
+        let mut p = peer(1);
+        let mut o = Outbound::default();
+        o.offer(item(QoS::AtMostOnce), Some(&mut p), &cfg, now, &mut out);
+        assert!(
+            o.flows.is_none(),
+            "a QoS 0 message sent at once leaves nothing"
+        );
+        o.offer(item(QoS::AtLeastOnce), Some(&mut p), &cfg, now, &mut out);
+        o.offer(item(QoS::ExactlyOnce), Some(&mut p), &cfg, now, &mut out);
+        assert_eq!((o.inflight(), o.queued()), (1, 1));
+        assert_eq!(o.on_puback(1), AckOutcome::Done);
+        assert!(o.flows.is_some(), "the queued message is still held");
+        o.pump(&mut p, now, &mut out);
+        assert_eq!((o.inflight(), o.queued()), (1, 0));
+        assert_eq!(o.on_pubrec(2, false), RecOutcome::Release);
+        assert_eq!(o.on_pubcomp(2), AckOutcome::Done);
+        assert!(o.flows.is_none());
+        o.offer(item(QoS::ExactlyOnce), Some(&mut p), &cfg, now, &mut out);
+        assert_eq!(o.on_pubrec(3, true), RecOutcome::Ended);
+        assert!(o.flows.is_none());
+        assert_eq!(o.on_puback(3), AckOutcome::NotInFlight);
+        let full = MqttConfig {
+            max_queued_messages: 0,
+            ..MqttConfig::default()
+        };
+        o.offer(item(QoS::AtLeastOnce), None, &full, now, &mut out);
+        assert_eq!(o.dropped, 1);
+        assert!(
+            o.flows.is_none(),
+            "a refused message leaves no empty flows behind"
+        );
+        o.offer(item(QoS::AtLeastOnce), None, &cfg, now, &mut out);
+        assert_eq!(o.drain_all().len(), 1);
+        assert!(o.flows.is_none());
+    }
 }

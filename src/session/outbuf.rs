@@ -19,6 +19,10 @@ use crate::protocol::{Packet, Properties, ProtocolVersion};
 const SHARE_THRESHOLD: usize = 512;
 /// An emptied tail larger than this is freed, so idle connections hold no big buffers.
 const IDLE_TAIL_CAPACITY: usize = 4096;
+/// An emptied tail this small is freed too: it never had to grow past a few acknowledgements, so
+/// the connection writes little (most often it is idle since its CONNACK), and making it again
+/// costs one small allocation where keeping it costs every idle connection a heap chunk.
+const SMALL_TAIL_CAPACITY: usize = 64;
 
 /// The properties of a packet the server sends that may lose their optional parts to fit a
 /// client's Maximum Packet Size (everything but PUBLISH and the client-only packets).
@@ -242,7 +246,8 @@ impl OutBuf {
         }
         if self.len == 0 {
             self.tail.clear();
-            if self.tail.capacity() > IDLE_TAIL_CAPACITY {
+            let cap = self.tail.capacity();
+            if cap <= SMALL_TAIL_CAPACITY || cap > IDLE_TAIL_CAPACITY {
                 self.tail = BytesMut::new();
             }
         }

@@ -32,7 +32,7 @@ use super::outbuf::OutBuf;
 mod acks;
 mod publish;
 
-use acks::AckKind;
+use acks::{AckKind, AwaitingRel};
 
 /// What the I/O layer must do on behalf of a session.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ pub struct Session {
     subscriptions: FastMap<Arc<str>, SubEntry>,
     outbound: Outbound,
     /// Inbound QoS 2 packet ids received and not yet released (PUBREC sent, PUBREL awaited).
-    awaiting_rel: Vec<u16>,
+    awaiting_rel: AwaitingRel,
     /// Session Expiry Interval in seconds (0 = ends with the connection, u32::MAX = never).
     expiry: u32,
     link: Option<Link>,
@@ -159,7 +159,7 @@ impl Session {
             me,
             subscriptions: FastMap::default(),
             outbound: Outbound::default(),
-            awaiting_rel: Vec::new(),
+            awaiting_rel: AwaitingRel::default(),
             expiry: 0,
             link: None,
             detached_at: None,

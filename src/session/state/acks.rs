@@ -1,8 +1,8 @@
 //! Acknowledgements from the client for both QoS flows: PUBACK, PUBREC and PUBCOMP for the
 //! messages the session sent, PUBREL for the QoS 2 messages it received.
 //!
-//! Owns: `Session::on_ack`, `on_pubrec` and `on_pubrel`, and the rules that make an
-//! acknowledgement a protocol violation (the wrong kind for the message in flight, a reason code
+//! Owns: `Session::on_ack`, `on_pubrec` and `on_pubrel`, the set of inbound QoS 2 ids awaiting
+//! their PUBREL ([`AwaitingRel`]), and the rules that make an acknowledgement a protocol violation (the wrong kind for the message in flight, a reason code
 //! its packet does not allow). A child module of `state`, so it reads the session's private
 //! fields. Must not touch: the inflight table itself (`outbound` keeps it and reports an outcome)
 //! or sockets, threads, channels and the clock.
@@ -13,6 +13,51 @@ use crate::protocol::{Packet, Properties, PubResponse, ReasonCode};
 
 use super::super::outbound::{AckOutcome, RecOutcome};
 use super::{Output, Session};
+
+/// Inbound QoS 2 packet ids received and not yet released (PUBREC sent, PUBREL awaited). Made by
+/// the first such id and freed when the last is released: most sessions never receive QoS 2, and
+/// an empty `Vec` inline would cost each of them 24 bytes instead of 8.
+#[derive(Debug, Default)]
+// Boxed on purpose: `None` is one word where an empty `Vec` is three.
+#[allow(clippy::box_collection)]
+pub(super) struct AwaitingRel(Option<Box<Vec<u16>>>);
+
+impl AwaitingRel {
+    /// The ids, in no particular order.
+    fn ids(&self) -> &[u16] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `id` awaits its PUBREL.
+    pub(super) fn contains(&self, id: u16) -> bool {
+        self.ids().contains(&id)
+    }
+
+    /// How many ids await their PUBREL.
+    pub(super) fn len(&self) -> usize {
+        self.ids().len()
+    }
+
+    /// Adds `id` (the caller checked it is not there yet).
+    pub(super) fn insert(&mut self, id: u16) {
+        self.0.get_or_insert_with(Box::default).push(id);
+    }
+
+    /// Removes `id`; returns whether it was there.
+    fn release(&mut self, id: u16) -> bool {
+        let Some(ids) = self.0.as_mut() else {
+            return false;
+        };
+        let Some(pos) = ids.iter().position(|&x| x == id) else {
+            return false;
+        };
+        ids.swap_remove(pos);
+        if ids.is_empty() {
+            self.0 = None;
+        }
+        true
+    }
+}
 
 /// Which of the four acknowledgement packets (they share one layout, [`PubResponse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,12 +172,10 @@ impl Session {
         if self.bad_ack_reason(AckKind::Rel, &a, out) {
             return;
         }
-        let reason = match self.awaiting_rel.iter().position(|&x| x == id) {
-            Some(pos) => {
-                self.awaiting_rel.swap_remove(pos);
-                ReasonCode::SUCCESS
-            }
-            None => ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+        let reason = if self.awaiting_rel.release(id) {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
         };
         let ack = PubResponse {
             packet_id: id,

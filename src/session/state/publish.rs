@@ -105,7 +105,7 @@ impl Session {
             };
             return self.ack_publish(p.qos, id, reason, out);
         }
-        if p.qos == QoS::ExactlyOnce && self.awaiting_rel.contains(&id) {
+        if p.qos == QoS::ExactlyOnce && self.awaiting_rel.contains(id) {
             // A resend of a QoS 2 message we already routed: acknowledge again, route nothing.
             self.send(Packet::PubRec(PubResponse::ok(id)), out);
             return;
@@ -148,8 +148,8 @@ impl Session {
                 self.send(Packet::PubAck(ack), out);
             }
             QoS::ExactlyOnce => {
-                if !reason.is_error() && !self.awaiting_rel.contains(&id) {
-                    self.awaiting_rel.push(id);
+                if !reason.is_error() && !self.awaiting_rel.contains(id) {
+                    self.awaiting_rel.insert(id);
                 }
                 self.send(Packet::PubRec(ack), out);
             }
