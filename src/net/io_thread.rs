@@ -135,6 +135,14 @@ impl IoThread {
                 if ev.is_writable() {
                     self.core.mark_dirty(id);
                 }
+                // Write what this event produced now, as Mosquitto does, rather than after every
+                // event of the turn: in a burst, the first message no longer waits for all the
+                // others. Writes stay batched per connection within the event (a read burst
+                // yields many messages), and router work still goes first.
+                if !self.core.out.dirty.is_empty() {
+                    self.drain_outbox(true);
+                    self.flush_dirty();
+                }
             }
             for id in std::mem::take(&mut self.more_input) {
                 self.on_readable(id, false, now);
@@ -406,9 +414,17 @@ impl IoThread {
 
     fn flush_dirty(&mut self) {
         let now = Instant::now();
-        while let Some(id) = self.core.out.dirty.pop() {
-            self.flush_one(id, now);
+        // In the order the output was produced: the message that arrived first in a burst
+        // leaves first (a LIFO pop made the first one wait for every other write of the turn).
+        let mut batch = std::mem::take(&mut self.core.out.dirty);
+        while !batch.is_empty() {
+            for id in batch.drain(..) {
+                self.flush_one(id, now);
+            }
+            // Flushing may mark more (rare): take them too, reusing the buffer.
+            std::mem::swap(&mut batch, &mut self.core.out.dirty);
         }
+        self.core.out.dirty = batch;
         for id in std::mem::take(&mut self.core.out.dial_dirty) {
             self.dial_flush(id, now);
         }
