@@ -9,9 +9,9 @@
 //! sockets, and every I/O thread's core picks up the new configuration. What cannot change while
 //! running is decided by `config::reload::plan` (and logged by the caller).
 //!
-//! Owns: [`Reloader`] and building a listener's runtime ([`net_listener`]). Holds no router
-//! channel, so a reloader kept after the broker stopped never keeps router threads alive. Must
-//! not touch: what a key means (`config`), connections (the cores disconnect them).
+//! Owns: [`Reloader`] and building a listener's runtime ([`net_listener`]). Holds only the I/O
+//! threads' control inboxes, never their router channels. Must not touch: what a key means
+//! (`config`), connections (the cores disconnect them).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

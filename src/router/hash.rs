@@ -26,7 +26,7 @@
 //! attempts could in principle learn enough to build collisions. Broker limits (levels per
 //! topic, subscriptions per client, retained messages, connections) bound how large a single
 //! node's map can grow, so the worst case stays bounded. The seed is process-wide (not
-//! per-thread) on purpose: a `FastMap` built on one thread and moved to a router thread must
+//! per-thread) on purpose: a `FastMap` built on one thread and moved to another must
 //! hash the same way everywhere.
 //!
 //! # Portability
