@@ -1,6 +1,9 @@
 //! 1,000 concurrent MQTT 3.1.1 clients over real loopback sockets: each connects (keep-alive 60),
 //! subscribes to its own topic and receives exactly the one message published to that topic; then
 //! every client disconnects cleanly and the broker closes every connection. Bounded by time.
+//! Both ends of every connection live in this process: under a soft open-files limit below what
+//! 1,000 need (a default 1024), as many as fit run instead (`scripts/test.sh` raises the limit,
+//! so CI runs the full 1,000), and `cargo test` alone still passes.
 
 mod common;
 
@@ -10,7 +13,7 @@ use common::*;
 use picomq::protocol::{Disconnect, Packet, ProtocolVersion, PubResponse, QoS, ReasonCode};
 
 const V311: ProtocolVersion = ProtocolVersion::V311;
-const CLIENTS: usize = 1000;
+const MAX_CLIENTS: usize = 1000;
 /// Clients handled per pipelined round: requests to all of them, then every answer.
 const CHUNK: usize = 100;
 
@@ -22,21 +25,24 @@ fn open_files_limit() -> Option<u64> {
 }
 
 #[test]
-fn thousand_clients_each_receive_their_own_message() {
-    // Both ends of every connection live in this process.
-    let need = (2 * CLIENTS + 100) as u64;
-    if let Some(limit) = open_files_limit() {
-        assert!(
-            limit >= need,
-            "this test needs {need} open files but the soft limit is {limit}; \
-             raise it (ulimit -n {need}) before running the tests"
-        );
+fn up_to_a_thousand_clients_each_receive_their_own_message() {
+    // Both ends of every connection live in this process, plus some spare descriptors.
+    let fit = open_files_limit().map_or(MAX_CLIENTS, |limit| {
+        (limit.saturating_sub(100) / 2) as usize / CHUNK * CHUNK
+    });
+    let clients_n = MAX_CLIENTS.min(fit);
+    assert!(
+        clients_n >= 4 * CHUNK,
+        "open-files limit far too low for this test"
+    );
+    if clients_n < MAX_CLIENTS {
+        eprintln!("open-files limit allows {clients_n} clients, not {MAX_CLIENTS}");
     }
-    with_deadline(Duration::from_secs(60), || {
+    with_deadline(Duration::from_secs(60), move || {
         let started = Instant::now();
         let b = TestBroker::start();
-        let mut clients: Vec<Client> = Vec::with_capacity(CLIENTS);
-        for chunk in 0..CLIENTS / CHUNK {
+        let mut clients: Vec<Client> = Vec::with_capacity(clients_n);
+        for chunk in 0..clients_n / CHUNK {
             let range = chunk * CHUNK..(chunk + 1) * CHUNK;
             for i in range.clone() {
                 let mut c = Client::tcp(b.addr, V311);
@@ -65,7 +71,7 @@ fn thousand_clients_each_receive_their_own_message() {
         let connected = started.elapsed();
 
         let mut publisher = Client::connect(b.addr, V311, "many-publisher");
-        for chunk in 0..CLIENTS / CHUNK {
+        for chunk in 0..clients_n / CHUNK {
             let range = chunk * CHUNK..(chunk + 1) * CHUNK;
             for i in range.clone() {
                 let p = publish_packet(
@@ -108,7 +114,7 @@ fn thousand_clients_each_receive_their_own_message() {
             }
         }
         eprintln!(
-            "{CLIENTS} clients: connected+subscribed {connected:?}, delivered {delivered:?}, \
+            "{clients_n} clients: connected+subscribed {connected:?}, delivered {delivered:?}, \
              all closed {:?}",
             started.elapsed()
         );
