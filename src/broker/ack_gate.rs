@@ -101,7 +101,8 @@ mod tests {
         let budget = Arc::new(RetainedBudget::unlimited());
         let sys = Arc::new(SysShared::new(1, budget));
         let shard = Shard::new(SharedStrategy::RoundRobin);
-        (Core::new(0, shared, sys, 1, vec![(0, shard)]), listener)
+        let core = Core::new(0, shared, sys, 1, vec![(0, shard)], Instant::now());
+        (core, listener)
     }
 
     fn send(core: &mut Core, id: usize, packet: &Packet, now: Instant) {

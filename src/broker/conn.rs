@@ -111,11 +111,6 @@ impl Conn {
             self.rbuf = BytesMut::new();
         }
     }
-
-    /// Whether input may be read now: not closing, not paused for pending output, not throttled.
-    pub fn wants_input(&self) -> bool {
-        !self.read_paused && !self.router_paused && self.throttled_until.is_none()
-    }
 }
 
 /// Connections by the id the I/O layer chose (its poll token), so both sides name a connection

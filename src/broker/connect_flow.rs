@@ -423,7 +423,8 @@ mod tests {
         let budget = Arc::new(RetainedBudget::unlimited());
         let sys = Arc::new(SysShared::new(1, budget.clone()));
         let shard = Shard::with_budget(cfg.mqtt.shared_strategy, budget);
-        (Core::new(0, shared, sys, 1, vec![(0, shard)]), listener)
+        let core = Core::new(0, shared, sys, 1, vec![(0, shard)], Instant::now());
+        (core, listener)
     }
 
     /// The bytes of a CONNECT with `login` (user name and password, if any), followed by those

@@ -234,7 +234,6 @@ impl Core {
     /// the link's timer.
     fn dial_settle(&mut self, link: usize) {
         let me = dialled_ref(self.index, link);
-        let now = self.now;
         let mut lost = None;
         let mut incoming = Vec::new();
         if let Some(d) = self.dialled.get_mut(link) {
@@ -278,10 +277,7 @@ impl Core {
         }
         match lost {
             Some(why) => self.dial_lost(link, &why),
-            None => {
-                let _ = now;
-                self.arm_dial(link);
-            }
+            None => self.arm_dial(link),
         }
     }
 

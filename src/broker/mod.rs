@@ -230,17 +230,17 @@ pub struct Core {
 
 impl Core {
     /// The core of I/O thread `index`, with `shards` router shards in all, of which it owns
-    /// `owned` (index, shard).
+    /// `owned` (index, shard); `now` starts its clock and timer table.
     pub fn new(
         index: u16,
         shared: Arc<Shared>,
         sys: Arc<SysShared>,
         shards: usize,
         owned: Vec<(usize, Shard)>,
+        now: Instant,
     ) -> Core {
         let cfg = shared.config();
         let threads = shared.threads;
-        let now = Instant::now();
         let mut table: Vec<Option<Shard>> = (0..shards.max(1)).map(|_| None).collect();
         for (i, shard) in owned {
             table[i] = Some(shard);

@@ -167,9 +167,14 @@ impl Sim {
             .into_iter()
             .enumerate()
             .map(|(i, shards)| {
-                let mut core =
-                    Core::new(i as u16, shared.clone(), sys.clone(), cfg.shards(), shards);
-                core.set_now(now);
+                let core = Core::new(
+                    i as u16,
+                    shared.clone(),
+                    sys.clone(),
+                    cfg.shards(),
+                    shards,
+                    now,
+                );
                 Thread {
                     core,
                     links: HashMap::new(),

@@ -140,7 +140,14 @@ impl Broker {
         threads.push(auth_worker::spawn(auth_rx, Arc::downgrade(&wiring))?);
         let parts = polls.into_iter().zip(inboxes).zip(owned);
         for (i, ((poll, (crx, cmd_rx, drx)), shards)) in parts.enumerate() {
-            let core = Core::new(i as u16, shared.clone(), sys.clone(), cfg.shards(), shards);
+            let core = Core::new(
+                i as u16,
+                shared.clone(),
+                sys.clone(),
+                cfg.shards(),
+                shards,
+                std::time::Instant::now(),
+            );
             let io = IoThread::new(core, poll, wiring.clone(), drx, cmd_rx, crx);
             let t = std::thread::Builder::new()
                 .name(format!("picomq-io-{i}"))
@@ -154,7 +161,6 @@ impl Broker {
         let reloader = Reloader::new(
             (*cfg).clone(),
             runtimes.clone(),
-            addrs.clone(),
             shared.clone(),
             budget,
             wiring.io.clone(),

@@ -13,7 +13,6 @@
 //! threads' control inboxes, never their router channels. Must not touch: what a key means
 //! (`config`), connections (the cores disconnect them).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mio::net::TcpListener;
@@ -83,8 +82,6 @@ struct Running {
     cfg: Config,
     /// In `cfg.listeners` order.
     listeners: Vec<NetListener>,
-    /// The addresses they are bound to (a configured port 0 resolved), in the same order.
-    addrs: Vec<SocketAddr>,
     next_id: u32,
 }
 
@@ -112,7 +109,6 @@ impl Reloader {
     pub(super) fn new(
         cfg: Config,
         listeners: Vec<NetListener>,
-        addrs: Vec<SocketAddr>,
         shared: Arc<Shared>,
         budget: Arc<RetainedBudget>,
         io: Vec<IoHandle>,
@@ -123,7 +119,6 @@ impl Reloader {
             running: Mutex::new(Running {
                 cfg,
                 listeners,
-                addrs,
                 next_id,
             }),
             shared,
@@ -193,7 +188,6 @@ impl Reloader {
             inner.shared.auth()
         };
         let mut list: Vec<NetListener> = Vec::new();
-        let mut addrs = Vec::new();
         let mut kept_settings = Vec::new();
         let mut update = ListenerUpdate::default();
         let mut next_id = running.next_id;
@@ -209,10 +203,7 @@ impl Reloader {
                 };
                 next_id += 1;
                 match TcpListener::bind(l.bind) {
-                    Ok(socket) => {
-                        addrs.push(socket.local_addr().unwrap_or(l.bind));
-                        update.add.push((socket, net.clone()));
-                    }
+                    Ok(socket) => update.add.push((socket, net.clone())),
                     Err(e) => errors.push(format!("cannot listen on {}: {e}", l.bind)),
                 }
                 list.push(net);
@@ -250,7 +241,6 @@ impl Reloader {
             if k.tls_changed {
                 update.replace.push(net.clone());
             }
-            addrs.push(running.addrs[k.running_index]);
             kept_settings.push(KeptSettings {
                 listener: old.listener.clone(),
                 cfg: l.clone(),
@@ -286,14 +276,8 @@ impl Reloader {
         *running = Running {
             cfg,
             listeners: list,
-            addrs,
             next_id,
         };
         Ok(plan)
-    }
-
-    /// The addresses the listeners in force are bound to, in config order.
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.0.running.lock().addrs.clone()
     }
 }
